@@ -1,0 +1,1 @@
+"""The networks and the artifact format: the contract between training and service."""

@@ -1,0 +1,26 @@
+"""Turning token id lists into model input, shared by training and serving so both cut and pad alike."""
+
+from typing import Literal
+
+import torch
+
+Truncation = Literal["pre", "post"]
+
+
+def truncate(ids: list[int], max_length: int, side: Truncation) -> tuple[list[int], bool]:
+    """Keep at most `max_length` ids: "pre" drops the start (keeps the end), "post" drops the end.
+
+    Returns the kept ids and whether anything was cut.
+    """
+    if len(ids) <= max_length:
+        return ids, False
+    return (ids[-max_length:] if side == "pre" else ids[:max_length]), True
+
+
+def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad to the longest sequence: token_ids (B, T) int64 and lengths (B,) int64."""
+    lengths = torch.tensor([len(sequence) for sequence in sequences], dtype=torch.long)
+    token_ids = torch.full((len(sequences), int(lengths.max())), pad_id, dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        token_ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+    return token_ids, lengths

@@ -1,0 +1,1 @@
+"""The FastAPI service: settings, schemas, routes, model registry, predictors, batching, errors."""

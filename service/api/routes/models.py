@@ -1,0 +1,39 @@
+"""What is loaded: GET /v1/models and GET /v1/models/{name}."""
+
+from fastapi import APIRouter, Depends
+
+from service.api.deps import RegistryDep, require_api_key
+from service.errors import ERROR_RESPONSES, ModelNotFound
+from service.registry import ModelEntry, ModelRegistry
+from service.schemas.common import ModelDetail, ModelInfo, ModelList
+
+router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Depends(require_api_key)], responses=ERROR_RESPONSES)
+
+
+def describe(registry: ModelRegistry, entry: ModelEntry) -> ModelInfo:
+    return ModelInfo(
+        name=entry.name,
+        task=entry.task,
+        version=entry.card.version if entry.card else None,
+        status=entry.status.value,
+        reason=entry.reason,
+        device=str(registry.device),
+        default=entry.task is not None and registry.default_name(entry.task) == entry.name,
+        card=entry.card.model_dump() if entry.card else None,
+    )
+
+
+@router.get("", response_model=ModelList)
+async def list_models(registry: RegistryDep) -> ModelList:
+    """Every artifact found, with its card, device and status."""
+    return ModelList(models=[describe(registry, entry) for entry in registry.entries.values()])
+
+
+@router.get("/{name}", response_model=ModelDetail)
+async def read_model(name: str, registry: RegistryDep) -> ModelDetail:
+    """One model, plus an example request it answers."""
+    entry = registry.entries.get(name)
+    if entry is None:
+        raise ModelNotFound(f"no model named {name!r}; GET /v1/models lists them")
+    example = entry.predictor.example_request() if entry.predictor else None
+    return ModelDetail(**describe(registry, entry).model_dump(), example_request=example)

@@ -1,0 +1,63 @@
+"""Build the FastAPI app: settings, logging, registry in the lifespan, middleware, routes, error mapping."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
+
+from service.api.routes import health, models, sentiment
+from service.device import resolve_device
+from service.errors import install_error_handlers
+from service.log import configure_logging
+from service.metrics import Metrics
+from service.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from service.registry import ModelRegistry
+from service.settings import Settings
+
+logger = logging.getLogger("rnnserve.app")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    device = resolve_device(settings.device)  # fails fast on a device that is not there
+    metrics = Metrics()
+    registry = ModelRegistry(settings, device, metrics)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        registry.discover()
+        # Load in the background: /healthz answers at once, /readyz turns 200 when loading is done.
+        loading = asyncio.create_task(registry.load_all(), name="load-models")
+        yield
+        loading.cancel()
+        await asyncio.gather(loading, return_exceptions=True)
+        await registry.close()
+
+    # FastAPIOffline serves Swagger UI's files itself, so /docs renders with no internet.
+    app = FastAPIOffline(
+        title="rnnserve",
+        version="1.0.0",
+        description="Recurrent sequence models over HTTP: sentiment, next word, generation, perplexity, forecasts.",
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.registry = registry
+    install_error_handlers(app)
+    for router in (health.router, models.router, sentiment.router):
+        app.include_router(router)
+    if settings.cors_origin_list:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-Request-Timeout"])
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)  # outermost: sees every response
+    return app

@@ -1,0 +1,127 @@
+"""A micro-batcher per model: gathers concurrent requests into one forward pass off the event loop."""
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.errors import DeadlineExceeded, QueueFull
+from service.metrics import Metrics
+
+
+@dataclass
+class _Pending:
+    item: Any
+    deadline: float  # time.monotonic() seconds
+    future: asyncio.Future[Any]
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+class MicroBatcher:
+    """Runs `run_batch(items) -> results` on an executor over batches gathered from a bounded queue.
+
+    A batch is up to `max_batch_size` items. A lone item runs at once; when others are
+    already queued, the batcher waits up to `max_wait_s` for the batch to fill. Items whose
+    deadline passed or whose caller went away are dropped before the forward pass.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        device: str,
+        run_batch: Callable[[list[Any]], Sequence[Any]],
+        executor: Executor,
+        metrics: Metrics,
+        max_batch_size: int,
+        max_wait_s: float,
+        queue_size: int,
+    ) -> None:
+        self.name = name
+        self.device = device
+        self.run_batch = run_batch
+        self.executor = executor
+        self.metrics = metrics
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_s
+        self.queue_size = queue_size
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._worker = asyncio.get_running_loop().create_task(self._serve(), name=f"batcher-{self.name}")
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+
+    async def submit(self, items: list[Any], deadline: float) -> list[Any]:
+        """Queue all `items` of one request together (or none: 429) and wait for their results."""
+        if self._queue.qsize() + len(items) > self.queue_size:
+            raise QueueFull(
+                f"model {self.name!r} has {self._queue.qsize()} items queued (limit {self.queue_size})",
+                headers={"Retry-After": "1"},
+            )
+        loop = asyncio.get_running_loop()
+        pending = [_Pending(item, deadline, loop.create_future()) for item in items]
+        for entry in pending:
+            self._queue.put_nowait(entry)
+        self.metrics.queue_depth.labels(self.name).set(self._queue.qsize())
+        try:
+            return list(await asyncio.gather(*(entry.future for entry in pending)))
+        finally:
+            # A caller that went away (disconnect, cancellation) leaves cancelled futures: the worker skips them.
+            for entry in pending:
+                entry.future.cancel()
+
+    async def _serve(self) -> None:
+        while True:
+            batch = await self._gather()
+            self.metrics.queue_depth.labels(self.name).set(self._queue.qsize())
+            now = time.monotonic()
+            live = []
+            for entry in batch:
+                if entry.future.done():
+                    continue
+                if now > entry.deadline:
+                    entry.future.set_exception(DeadlineExceeded("the request's deadline passed before its forward pass"))
+                    continue
+                live.append(entry)
+            if not live:
+                continue
+            labels = (self.name, self.device)
+            for entry in live:
+                self.metrics.queue_wait.labels(*labels).observe(now - entry.queued_at)
+            self.metrics.batch_size.labels(*labels).observe(len(live))
+            started = time.perf_counter()
+            try:
+                results = await asyncio.get_running_loop().run_in_executor(
+                    self.executor, self.run_batch, [entry.item for entry in live]
+                )
+            except Exception as error:  # one bad batch fails its callers, never the batcher
+                for entry in live:
+                    if not entry.future.done():
+                        entry.future.set_exception(error)
+                continue
+            self.metrics.forward_latency.labels(*labels).observe(time.perf_counter() - started)
+            for entry, result in zip(live, results, strict=True):
+                if not entry.future.done():
+                    entry.future.set_result(result)
+
+    async def _gather(self) -> list[_Pending]:
+        batch = [await self._queue.get()]
+        wait_until = time.monotonic() + self.max_wait_s
+        while len(batch) < self.max_batch_size:
+            if not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+                continue
+            remaining = wait_until - time.monotonic()
+            if len(batch) == 1 or remaining <= 0:
+                break  # nothing else was queued with the first item, or the wait is over
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                break
+        return batch

@@ -1,0 +1,118 @@
+"""The service's named errors, their one JSON shape, and their mapping to HTTP statuses."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("rnnserve.errors")
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int] = Field(description="where the fault is, e.g. ['body', 'texts', 0]")
+    msg: str
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="snake_case error code, e.g. invalid_input")
+    message: str
+    details: list[ErrorDetail] = []
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class ServiceError(Exception):
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, details: list[ErrorDetail] | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+        self.headers = headers
+
+
+class InvalidInput(ServiceError):
+    status_code, code = 422, "invalid_input"
+
+
+class Unauthorized(ServiceError):
+    status_code, code = 401, "unauthorized"
+
+
+class ModelNotFound(ServiceError):
+    status_code, code = 404, "model_not_found"
+
+
+class PayloadTooLarge(ServiceError):
+    status_code, code = 413, "payload_too_large"
+
+
+class QueueFull(ServiceError):
+    status_code, code = 429, "queue_full"
+
+
+class ModelNotReady(ServiceError):
+    status_code, code = 503, "model_not_ready"
+
+
+class Draining(ServiceError):
+    status_code, code = 503, "draining"
+
+
+class DeadlineExceeded(ServiceError):
+    status_code, code = 504, "deadline_exceeded"
+
+
+# For the OpenAPI schema: every /v1 operation documents the shared error shape.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in (
+        (401, "API key missing or wrong (unauthorized)"),
+        (404, "no model of that name (model_not_found)"),
+        (413, "request body too large (payload_too_large)"),
+        (422, "invalid input (invalid_input)"),
+        (429, "the model's queue is full (queue_full); see Retry-After"),
+        (503, "model loading or failed (model_not_ready), or shutting down (draining)"),
+        (504, "deadline passed before the forward pass (deadline_exceeded)"),
+        (500, "unexpected error (internal_error)"),
+    )
+}
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def error_response(status_code: int, code: str, message: str, details: list[ErrorDetail] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body = ErrorResponse(error=ErrorBody(code=code, message=message, details=details or []))
+    return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
+
+
+async def _service_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ServiceError)
+    return error_response(error.status_code, error.code, error.message, error.details, error.headers)
+
+
+async def _validation_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    details = [ErrorDetail(loc=list(e.get("loc", ())), msg=str(e.get("msg", ""))) for e in error.errors()]
+    return error_response(422, InvalidInput.code, "the request does not match the schema", details)
+
+
+async def _http_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    code = _HTTP_CODES.get(error.status_code, "http_error")
+    return error_response(error.status_code, code, str(error.detail), headers=error.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error to {"error": {...}}; unexpected exceptions are caught by the request middleware."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,28 @@
+"""Prometheus metrics, in a registry of the app's own so that several apps (tests) never collide."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "rnnserve_requests_total", "HTTP requests by route and status", ["route", "method", "status"], registry=self.registry
+        )
+        self.request_latency = Histogram(
+            "rnnserve_request_seconds", "HTTP request latency", ["route"], buckets=LATENCY_BUCKETS, registry=self.registry
+        )
+        self.forward_latency = Histogram(
+            "rnnserve_forward_seconds", "one batched forward pass", ["model", "device"], buckets=LATENCY_BUCKETS, registry=self.registry
+        )
+        self.queue_wait = Histogram(
+            "rnnserve_queue_wait_seconds", "time from queueing to the forward pass", ["model", "device"], buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "rnnserve_batch_size", "items per forward pass", ["model", "device"], buckets=BATCH_BUCKETS, registry=self.registry
+        )
+        self.queue_depth = Gauge("rnnserve_queue_depth", "items waiting for a forward pass", ["model"], registry=self.registry)

@@ -1,0 +1,99 @@
+"""ASGI middleware: request ids, one log line and metrics per request, the body limit, and the last-resort 500."""
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import error_response
+from service.metrics import Metrics
+
+logger = logging.getLogger("rnnserve.access")
+REQUEST_ID_HEADER = "x-request-id"
+
+
+class RequestContextMiddleware:
+    """Outermost layer: tags the request with an id, times it, counts it, and turns crashes into a bare 500."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        incoming = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 128 else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        scope["state"]["log_fields"] = {}
+        status = 500
+        response_started = False
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (REQUEST_ID_HEADER.encode(), request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            logger.exception("unhandled error", extra={"fields": {"request_id": request_id}})
+            if not response_started:
+                response = error_response(500, "internal_error", "internal error; see the server log for request " + request_id)
+                await response(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - started
+            route = scope.get("route")
+            route_path = getattr(route, "path", "unmatched")
+            self.metrics.requests.labels(route_path, scope["method"], str(status)).inc()
+            self.metrics.request_latency.labels(route_path).observe(seconds)
+            fields: dict[str, Any] = {
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "ms": round(seconds * 1000, 2),
+                **scope["state"]["log_fields"],  # sizes the route recorded; never the inputs themselves
+            }
+            logger.info("request", extra={"fields": fields})
+
+
+class BodySizeLimitMiddleware:
+    """Refuse bodies over `max_bytes` with 413, by Content-Length when given and by counting otherwise."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            response = error_response(413, "payload_too_large", f"request body over {self.max_bytes} bytes")
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # An HTTPException passes through FastAPI's body parsing and reaches the 413 handler.
+                    raise HTTPException(413, f"request body over {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, counting_receive, send)

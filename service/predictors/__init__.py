@@ -1,0 +1,1 @@
+"""One predictor per task: preprocess -> forward (batched) -> postprocess."""

@@ -1,0 +1,35 @@
+"""The contract every task's predictor fulfils for the registry and the batcher."""
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from models.artifact import Artifact
+
+
+class Predictor(ABC):
+    """Wraps one loaded artifact on one device.
+
+    The route calls `preprocess` (cheap, raises InvalidInput), the batcher calls `forward`
+    on its inference thread with items from many requests, and the route shapes each
+    result with `postprocess`.
+    """
+
+    def __init__(self, artifact: Artifact, device: torch.device) -> None:
+        self.card = artifact.card
+        self.device = device
+        self.model = artifact.model.to(device)
+
+    @abstractmethod
+    def forward(self, items: list[Any]) -> Sequence[Any]:
+        """Run one batch of preprocessed items; returns one result per item, on the CPU."""
+
+    @abstractmethod
+    def warmup(self) -> None:
+        """Run representative inputs once so the first real request does not pay for lazy setup."""
+
+    @abstractmethod
+    def example_request(self) -> dict[str, Any]:
+        """A request body that this model answers, shown by GET /v1/models/{name}."""

@@ -1,0 +1,143 @@
+"""The model registry: loads every artifact once, tracks its status, and resolves a request's model."""
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import torch
+
+from models.artifact import ArtifactError, ModelCard, load_artifact
+from service.batching import MicroBatcher
+from service.errors import InvalidInput, ModelNotFound, ModelNotReady
+from service.metrics import Metrics
+from service.predictors.base import Predictor
+from service.predictors.sentiment import SentimentPredictor
+from service.settings import Settings
+
+logger = logging.getLogger("rnnserve.registry")
+
+PREDICTORS: dict[str, type[Predictor]] = {"sentiment": SentimentPredictor}
+
+
+class ModelStatus(StrEnum):
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    path: Path
+    status: ModelStatus = ModelStatus.LOADING
+    reason: str | None = None
+    card: ModelCard | None = None
+    predictor: Predictor | None = None
+    batcher: MicroBatcher | None = None
+
+    @property
+    def task(self) -> str | None:
+        return self.card.task if self.card else None
+
+
+class ModelRegistry:
+    def __init__(self, settings: Settings, device: torch.device, metrics: Metrics) -> None:
+        self.settings = settings
+        self.device = device
+        self.metrics = metrics
+        # One inference thread per device: forward passes never overlap on it, and never block the event loop.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"inference-{device}")
+        self.entries: dict[str, ModelEntry] = {}
+        self.all_tried = False
+
+    def discover(self) -> None:
+        """List every artifact folder (hidden ones, such as half-written staging folders, are skipped)."""
+        root = self.settings.artifacts_dir
+        folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
+        if not folders:
+            logger.warning("no artifact folders", extra={"fields": {"artifacts_dir": str(root)}})
+        for folder in folders:
+            self.entries[folder.name] = ModelEntry(name=folder.name, path=folder)
+
+    async def load_all(self) -> None:
+        """Load, move to the device and warm up each artifact in turn, off the event loop."""
+        for entry in list(self.entries.values()):
+            try:
+                await asyncio.get_running_loop().run_in_executor(self.executor, self._load, entry)
+            except Exception as error:
+                entry.status, entry.reason = ModelStatus.FAILED, str(error)
+                logger.error("artifact failed to load", extra={"fields": {"model": entry.name, "reason": str(error)}})
+                continue
+            assert entry.predictor is not None
+            entry.batcher = MicroBatcher(
+                name=entry.name,
+                device=str(self.device),
+                run_batch=entry.predictor.forward,
+                executor=self.executor,
+                metrics=self.metrics,
+                max_batch_size=self.settings.max_batch_size,
+                max_wait_s=self.settings.max_batch_wait_ms / 1000,
+                queue_size=self.settings.queue_size,
+            )
+            entry.batcher.start()
+            entry.status = ModelStatus.READY
+            logger.info("model ready", extra={"fields": {"model": entry.name, "device": str(self.device)}})
+        self.all_tried = True
+
+    def _load(self, entry: ModelEntry) -> None:
+        artifact = load_artifact(entry.path)
+        entry.card = artifact.card
+        if artifact.card.name != entry.name:
+            raise ArtifactError(entry.name, f"card names the model {artifact.card.name!r}; the folder must carry that name")
+        predictor_class = PREDICTORS.get(artifact.card.task)
+        if predictor_class is None:
+            raise ArtifactError(entry.name, f"task {artifact.card.task!r} is not served by this rnnserve")
+        predictor = predictor_class(artifact, self.device)
+        predictor.warmup()
+        entry.predictor = predictor
+
+    async def close(self) -> None:
+        for entry in self.entries.values():
+            if entry.batcher:
+                await entry.batcher.stop()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def default_name(self, task: str) -> str | None:
+        """The settings' default for `task` when that artifact exists, else the task's first model by name."""
+        names = sorted(name for name, entry in self.entries.items() if entry.task == task)
+        preferred = self.settings.default_models.get(task)
+        if preferred in self.entries:
+            return preferred
+        return names[0] if names else None
+
+    def tasks(self) -> set[str]:
+        return {entry.task for entry in self.entries.values() if entry.task}
+
+    def is_ready(self) -> bool:
+        """Every artifact tried, and each task that has artifacts serves its default model."""
+        if not self.all_tried:
+            return False
+        for task in self.tasks():
+            name = self.default_name(task)
+            if name is None or self.entries[name].status is not ModelStatus.READY:
+                return False
+        return True
+
+    def resolve(self, name: str | None, task: str) -> ModelEntry:
+        """The entry a request asks for: 404 unknown, 422 another task's model, 503 not ready."""
+        if name is None:
+            name = self.default_name(task)
+            if name is None:
+                raise ModelNotReady(f"no {task} model is loaded" if self.all_tried else f"the {task} model is still loading")
+        entry = self.entries.get(name)
+        if entry is None:
+            raise ModelNotFound(f"no model named {name!r}; GET /v1/models lists them")
+        if entry.task is not None and entry.task != task:
+            raise InvalidInput(f"model {name!r} is a {entry.task} model, not a {task} model")
+        if entry.status is not ModelStatus.READY:
+            reason = f": {entry.reason}" if entry.reason else ""
+            raise ModelNotReady(f"model {name!r} is {entry.status.value}{reason}")
+        return entry

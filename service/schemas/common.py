@@ -1,0 +1,38 @@
+"""Shapes shared by every task: the model field, the model listing, health."""
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+ModelName = Annotated[
+    str | None,
+    Field(default=None, min_length=1, max_length=100, description="model to use; the task's default when absent"),
+]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    task: str | None
+    version: str | None
+    status: str = Field(description="ready, loading or failed")
+    reason: str | None = Field(None, description="why the model failed to load")
+    device: str
+    default: bool = Field(description="whether requests that name no model get this one")
+    card: dict[str, Any] | None
+
+
+class ModelDetail(ModelInfo):
+    example_request: dict[str, Any] | None = Field(None, description="a request body this model answers")
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
+
+
+class Readiness(BaseModel):
+    ready: bool
+    models: list[ModelInfo]
+
+
+class Liveness(BaseModel):
+    status: str = "ok"

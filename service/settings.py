@@ -1,0 +1,51 @@
+"""Every service setting, read once from RNNSERVE_* environment variables."""
+
+import re
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RNNSERVE_", extra="ignore")
+
+    artifacts_dir: Path = Field(Path("artifacts"), description="folder with one artifact folder per model")
+    device: str = Field("auto", description="auto (CUDA when present), cpu, cuda or cuda:N")
+    default_models: dict[str, str] = Field(
+        {"sentiment": "sentiment", "language-model": "lm-ptb", "forecast": "forecast-univariate"},
+        description="task -> model served when a request names none (JSON); a task whose default is absent "
+        "falls back to its first model by name",
+    )
+    max_batch_size: int = Field(32, ge=1, le=1024, description="most items in one forward pass")
+    max_batch_wait_ms: float = Field(2.0, ge=0, le=1000, description="longest wait for a batch to fill once others are queued")
+    queue_size: int = Field(1024, ge=1, le=100_000, description="items waiting per model before requests get 429")
+    request_timeout_s: float = Field(30.0, gt=0, le=600, description="default deadline; X-Request-Timeout may shorten it")
+    drain_timeout_s: float = Field(20.0, ge=0, le=600, description="on SIGTERM, how long accepted requests may take to finish")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="larger request bodies get 413")
+    api_key: SecretStr | None = Field(None, description="when set, /v1 routes need 'Authorization: Bearer <key>'")
+    cors_origins: str = Field("", description="comma-separated origins allowed by CORS; empty turns CORS off")
+    log_level: str = Field("info", description="debug, info, warning or error")
+    threads: int = Field(0, ge=0, le=256, description="torch CPU threads (0: torch's default)")
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        if not DEVICE_PATTERN.match(value):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"log_level must be one of {LOG_LEVELS}, got {value!r}")
+        return value.lower()
+
+    @cached_property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]

@@ -1,0 +1,24 @@
+"""`python -m training <task> ...`: train a model and write its artifact folder."""
+
+import argparse
+
+import torch
+
+from training import sentiment
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description="Train rnnserve models into artifact folders.")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    tasks = parser.add_subparsers(dest="task", required=True)
+    sentiment_parser = tasks.add_parser("sentiment", help="IMDB sentiment classifier (LSTM)")
+    sentiment.add_arguments(sentiment_parser)
+    sentiment_parser.set_defaults(func=sentiment.train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.func(args)

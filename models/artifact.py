@@ -1,9 +1,9 @@
 """Artifact format version 1: write and strictly load a model folder.
 
-    <name>/card.json            what the model is (see ModelCard)
-    <name>/weights.safetensors  the state_dict; no pickle anywhere
-    <name>/tokenizer.json       text tasks: a Hugging Face `tokenizers` file
-    <name>/curves.png, forecast.png   pictures for people; not needed to serve
+<name>/card.json            what the model is (see ModelCard)
+<name>/weights.safetensors  the state_dict; no pickle anywhere
+<name>/tokenizer.json       text tasks: a Hugging Face `tokenizers` file
+<name>/curves.png, forecast.png   pictures for people; not needed to serve
 """
 
 import json
@@ -118,9 +118,7 @@ def read_card(directory: Path) -> ModelCard:
         raise ArtifactError(name, f"{CARD_FILE} must hold a JSON object")
     name = str(raw.get("name", name))
     if raw.get("format") != FORMAT_VERSION:
-        raise ArtifactError(
-            name, f"unknown format version {raw.get('format')!r}; this rnnserve reads format {FORMAT_VERSION}"
-        )
+        raise ArtifactError(name, f"unknown format version {raw.get('format')!r}; this rnnserve reads format {FORMAT_VERSION}")
     try:
         return ModelCard.model_validate(raw)
     except ValidationError as error:
@@ -174,8 +172,6 @@ def _check_weights_match(name: str, model: nn.Module, state: dict[str, torch.Ten
         problems.append(f"unexpected tensors {unexpected}")
     for key in sorted(set(expected) & set(state)):
         if expected[key].shape != state[key].shape:
-            problems.append(
-                f"{key} has shape {tuple(state[key].shape)}, the card's arch needs {tuple(expected[key].shape)}"
-            )
+            problems.append(f"{key} has shape {tuple(state[key].shape)}, the card's arch needs {tuple(expected[key].shape)}")
     if problems:
         raise ArtifactError(name, "weights do not match the card: " + "; ".join(problems))

@@ -56,8 +56,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health.router, models.router, sentiment.router):
         app.include_router(router)
     if settings.cors_origin_list:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-Request-Timeout"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-Request-Timeout"],
+        )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)  # outermost: sees every response
     return app

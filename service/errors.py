@@ -88,8 +88,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
-def error_response(status_code: int, code: str, message: str, details: list[ErrorDetail] | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status_code: int, code: str, message: str, details: list[ErrorDetail] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = ErrorResponse(error=ErrorBody(code=code, message=message, details=details or []))
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
 

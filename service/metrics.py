@@ -16,10 +16,17 @@ class Metrics:
             "rnnserve_request_seconds", "HTTP request latency", ["route"], buckets=LATENCY_BUCKETS, registry=self.registry
         )
         self.forward_latency = Histogram(
-            "rnnserve_forward_seconds", "one batched forward pass", ["model", "device"], buckets=LATENCY_BUCKETS, registry=self.registry
+            "rnnserve_forward_seconds",
+            "one batched forward pass",
+            ["model", "device"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.queue_wait = Histogram(
-            "rnnserve_queue_wait_seconds", "time from queueing to the forward pass", ["model", "device"], buckets=LATENCY_BUCKETS,
+            "rnnserve_queue_wait_seconds",
+            "time from queueing to the forward pass",
+            ["model", "device"],
+            buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.batch_size = Histogram(

@@ -220,7 +220,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             "sha256": {**train_split.files, **test_split.files},
         },
         training={
-            "arguments": {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key != "func"},
+            "arguments": {
+                key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key != "func"
+            },
             "seed": args.seed,
             "epochs_run": len(history["train_loss"]),
             "best_epoch": stopper.best_epoch,

@@ -43,7 +43,9 @@ def require_api_key(settings: SettingsDep, authorization: Annotated[str | None, 
 
 def request_deadline(
     settings: SettingsDep,
-    x_request_timeout: Annotated[str | None, Header(description="seconds; may only shorten the server's default deadline")] = None,
+    x_request_timeout: Annotated[
+        str | None, Header(description="seconds; may only shorten the server's default deadline")
+    ] = None,
 ) -> float:
     """The monotonic time by which the forward pass must start."""
     timeout = settings.request_timeout_s

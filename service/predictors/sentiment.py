@@ -60,4 +60,7 @@ class SentimentPredictor(Predictor):
         self.forward(self.preprocess(["a short warm-up review", "another, somewhat longer, warm-up review " * 20]))
 
     def example_request(self) -> dict[str, Any]:
-        return {"texts": ["an absolute masterpiece, wonderful acting", "boring, awful, a waste of two hours"], "model": self.card.name}
+        return {
+            "texts": ["an absolute masterpiece, wonderful acting", "boring, awful, a waste of two hours"],
+            "model": self.card.name,
+        }

@@ -11,7 +11,9 @@ router = APIRouter(prefix="/v1", tags=["sentiment"], dependencies=[Depends(requi
 
 
 @router.post("/sentiment", response_model=SentimentResponse)
-async def classify_sentiment(body: SentimentRequest, request: Request, registry: RegistryDep, deadline: DeadlineDep) -> SentimentResponse:
+async def classify_sentiment(
+    body: SentimentRequest, request: Request, registry: RegistryDep, deadline: DeadlineDep
+) -> SentimentResponse:
     """Classify each text as negative or positive, with both class probabilities."""
     record_sizes(request, texts=len(body.texts), chars=sum(len(text) for text in body.texts))
     entry = registry.resolve(body.model, "sentiment")
@@ -19,5 +21,7 @@ async def classify_sentiment(body: SentimentRequest, request: Request, registry:
     prepared = entry.predictor.preprocess(body.texts)
     record_sizes(request, tokens=sum(len(item.token_ids) for item in prepared))
     probabilities = await entry.batcher.submit(prepared, deadline)
-    results = [SentimentResult(**entry.predictor.postprocess(item, row)) for item, row in zip(prepared, probabilities, strict=True)]
+    results = [
+        SentimentResult(**entry.predictor.postprocess(item, row)) for item, row in zip(prepared, probabilities, strict=True)
+    ]
     return SentimentResponse(model=entry.name, version=entry.card.version, results=results)

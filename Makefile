@@ -1,0 +1,39 @@
+# Everyday commands. `make serve` and `make test` set up .venv on first use.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= $(or $(RNNSERVE_DATA_DIR),../shared/data)
+HOST ?= 0.0.0.0
+PORT ?= 8000
+
+.PHONY: install serve test lint format train-sentiment bench
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[train,dev]"
+	touch $@
+
+serve: install
+	HOST=$(HOST) PORT=$(PORT) $(PY) -m service
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+train-sentiment: install
+	$(PY) -m training sentiment --data $(DATA)/imdb --out artifacts/sentiment --max-size 20000 --max-length 512 \
+		--checkpoint-dir runs/sentiment-ckpt
+
+bench: install
+	$(PY) bench/sentiment_quality.py --data $(DATA)/imdb
+	$(PY) bench/sentiment_latency.py

@@ -1,0 +1,75 @@
+"""Small artifacts and data made by the tests themselves (no downloads, no shared data)."""
+
+import gzip
+import json
+import random
+from pathlib import Path
+
+import torch
+
+from models import architectures
+from models.artifact import FORMAT_VERSION, ModelCard, write_artifact
+from models.sentiment import SentimentClassifier, SentimentConfig
+from training.text_tokenizer import build_review_tokenizer
+
+POSITIVE_WORDS = ["great", "wonderful", "brilliant", "moving", "superb", "loved"]
+NEGATIVE_WORDS = ["awful", "boring", "dull", "terrible", "waste", "hated"]
+FILLER = ["the", "film", "plot", "actor", "scene", "it", "was", "a", "and", "story"]
+
+
+def make_reviews(count: int, seed: int = 0) -> list[tuple[str, int]]:
+    """Reviews of varied length whose label is told by sentiment words among filler."""
+    rng = random.Random(seed)
+    reviews = []
+    for index in range(count):
+        label = index % 2
+        words = [rng.choice(FILLER) for _ in range(rng.randint(3, 40))]
+        for _ in range(rng.randint(1, 3)):
+            words.insert(rng.randrange(len(words) + 1), rng.choice(POSITIVE_WORDS if label else NEGATIVE_WORDS))
+        text = " ".join(words).capitalize() + ("!" if label else ".") + (" <br /><br />The end." if index % 5 == 0 else "")
+        reviews.append((text, label))
+    return reviews
+
+
+def write_imdb_jsonl(root: Path, train_count: int = 240, test_count: int = 80) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for split, count, seed in (("train", train_count, 1), ("test", test_count, 2)):
+        with gzip.open(root / f"{split}.jsonl.gz", "wt", encoding="utf-8") as stream:
+            for index, (text, label) in enumerate(make_reviews(count, seed)):
+                stream.write(json.dumps({"id": index, "rating": 9 if label else 2, "label": label, "text": text}) + "\n")
+    return root
+
+
+def write_imdb_tree(root: Path, train_count: int = 60, test_count: int = 20) -> Path:
+    for split, count, seed in (("train", train_count, 1), ("test", test_count, 2)):
+        for index, (text, label) in enumerate(make_reviews(count, seed)):
+            folder = root / "aclImdb" / split / ("pos" if label else "neg")
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{index}_{9 if label else 2}.txt").write_text(text)
+    return root
+
+
+def sentiment_card(model: SentimentClassifier, name: str = "sentiment", max_length: int = 64) -> ModelCard:
+    return ModelCard(
+        format=FORMAT_VERSION,
+        name=name,
+        version="test-1",
+        task="sentiment",
+        arch=architectures.describe(model),
+        io={"labels": ["negative", "positive"], "max_length": max_length, "truncation": "pre", "pad_token": "<pad>"},
+        license="test data",
+        metrics={"test_accuracy": 0.5},
+        data={"dataset": "generated"},
+        training={"seed": 0},
+        created="2026-01-01T00:00:00+00:00",
+    )
+
+
+def write_tiny_sentiment_artifact(directory: Path, name: str = "sentiment", max_length: int = 64, **config: object) -> Path:
+    """An untrained but complete sentiment artifact: fast to make, exercises every code path."""
+    torch.manual_seed(0)
+    tokenizer = build_review_tokenizer([text for text, _ in make_reviews(50)], max_size=200, min_freq=1)
+    settings = {"embedding_dim": 8, "hidden_size": 8, "dropout": 0.0, **config}
+    model = SentimentClassifier(SentimentConfig(vocab_size=tokenizer.get_vocab_size(), **settings)).eval()  # type: ignore[arg-type]
+    write_artifact(directory / name, sentiment_card(model, name, max_length), model, tokenizer, {"curves.png": b"\x89PNG"})
+    return directory / name

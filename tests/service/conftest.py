@@ -1,9 +1,14 @@
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -51,3 +56,33 @@ def make_client(artifacts_dir: Path) -> Iterator[ClientFactory]:
 def client(make_client: ClientFactory) -> Iterator[TestClient]:
     with make_client() as ready_client:
         yield ready_client
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(artifacts_dir: Path) -> Iterator[str]:
+    """A real uvicorn process on a loopback port serving the test artifacts; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "RNNSERVE_ARTIFACTS_DIR": str(artifacts_dir), "HOST": "127.0.0.1", "PORT": str(port)}
+    process = subprocess.Popen([sys.executable, "-m", "service"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, f"server exited: {process.stderr.read().decode() if process.stderr else ''}"
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server never became ready"
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,62 @@
+"""Helpers shared by the benchmarks: where the data is, starting a server, percentiles."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def data_dir(explicit: Path | None, dataset: str) -> Path | None:
+    """--data, else $RNNSERVE_DATA_DIR/<dataset>, else ../shared/data/<dataset>; None when absent."""
+    candidates = [explicit] if explicit else []
+    if os.environ.get("RNNSERVE_DATA_DIR"):
+        candidates.append(Path(os.environ["RNNSERVE_DATA_DIR"]) / dataset)
+    candidates.append(REPO.parent / "shared" / "data" / dataset)
+    return next((path for path in candidates if path and path.exists()), None)
+
+
+def skip(message: str) -> None:
+    print(f"SKIPPED: {message}")
+    sys.exit(0)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+@contextmanager
+def running_server(artifacts_dir: Path, threads: int = 0) -> Iterator[str]:
+    """Start `python -m service` on a free loopback port; yields its URL once /readyz is 200."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "RNNSERVE_ARTIFACTS_DIR": str(artifacts_dir),
+           "RNNSERVE_LOG_LEVEL": "warning", "RNNSERVE_THREADS": str(threads)}  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError("the server exited during start")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server never became ready")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=60)

@@ -1,0 +1,102 @@
+"""Sentiment latency against a running server, next to the raw model's forward time on the same reviews.
+
+Starts rnnserve on a loopback port with the committed artifacts (or uses --url), then:
+  * p50/p99 of one-review requests at concurrency 1,
+  * throughput (reviews/s) and p50/p99 at concurrency 16,
+  * the raw forward pass (no HTTP, no queue) on the same reviews: one at a time, and in batches of 16.
+Requests are bounded in number; traffic goes to loopback only.
+
+    python bench/sentiment_latency.py [--data ../shared/data/imdb] [--requests 300]
+"""
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import REPO, data_dir, percentile, running_server, skip  # noqa: E402
+from models.artifact import load_artifact  # noqa: E402
+from service.predictors.sentiment import SentimentPredictor  # noqa: E402
+from training import imdb  # noqa: E402
+
+
+def raw_forward_ms(predictor: SentimentPredictor, reviews: list[str], batch_size: int) -> list[float]:
+    """Milliseconds per forward pass (tokenizing included, as the server does), batches of `batch_size`."""
+    timings = []
+    for start in range(0, len(reviews), batch_size):
+        began = time.perf_counter()
+        predictor.forward(predictor.preprocess(reviews[start : start + batch_size]))
+        timings.append((time.perf_counter() - began) * 1000)
+    return timings
+
+
+async def load(url: str, reviews: list[str], concurrency: int) -> tuple[list[float], float]:
+    """Send each review as its own request, `concurrency` at a time; returns latencies (ms) and seconds."""
+    queue = list(reviews)
+    latencies: list[float] = []
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while queue:
+            review = queue.pop()
+            began = time.perf_counter()
+            response = await client.post(f"{url}/v1/sentiment", json={"texts": [review]})
+            response.raise_for_status()
+            latencies.append((time.perf_counter() - began) * 1000)
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        await client.post(f"{url}/v1/sentiment", json={"texts": ["warm-up"]})
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return latencies, time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=None, help="IMDB folder; reviews are drawn from its test split")
+    parser.add_argument("--url", default=None, help="a running server; by default one is started on loopback")
+    parser.add_argument("--requests", type=int, default=300, help="requests per concurrency level (bounded)")
+    parser.add_argument("--seed", type=int, default=0, help="which reviews are drawn")
+    args = parser.parse_args()
+    root = data_dir(args.data, "imdb")
+    if root is None:
+        skip("IMDB is absent: pass --data or set RNNSERVE_DATA_DIR (see README, 'Data')")
+    reviews = random.Random(args.seed).sample(imdb.load_split(root, "test").texts, args.requests)
+
+    predictor = SentimentPredictor(load_artifact(REPO / "artifacts" / "sentiment"), torch.device("cpu"))
+    predictor.warmup()
+    single = raw_forward_ms(predictor, reviews, 1)
+    batched = raw_forward_ms(predictor, reviews, 16)
+
+    async def measure(url: str) -> None:
+        serial, _ = await load(url, reviews, 1)
+        concurrent, seconds = await load(url, reviews, 16)
+        words = sum(len(r.split()) for r in reviews) / len(reviews)
+        print(f"{len(reviews)} IMDB test reviews, mean {words:.0f} words; CPU threads {torch.get_num_threads()}")
+        print(f"{'measure':44} {'p50 ms':>8} {'p99 ms':>8} {'reviews/s':>10}")
+        print(f"{'raw forward, one review':44} {percentile(single, 50):8.2f} {percentile(single, 99):8.2f} "
+              f"{1000 * len(single) / sum(single):10.1f}")  # fmt: skip
+        print(f"{'raw forward, batches of 16 (per batch)':44} {percentile(batched, 50):8.2f} {percentile(batched, 99):8.2f} "
+              f"{1000 * len(reviews) / sum(batched):10.1f}")  # fmt: skip
+        print(f"{'rnnserve HTTP, concurrency 1':44} {percentile(serial, 50):8.2f} {percentile(serial, 99):8.2f} "
+              f"{1000 * len(serial) / sum(serial):10.1f}")  # fmt: skip
+        print(f"{'rnnserve HTTP, concurrency 16':44} {percentile(concurrent, 50):8.2f} {percentile(concurrent, 99):8.2f} "
+              f"{len(concurrent) / seconds:10.1f}")  # fmt: skip
+        print(f"HTTP overhead at concurrency 1 (p50): {percentile(serial, 50) - percentile(single, 50):.2f} ms")
+
+    if args.url:
+        asyncio.run(measure(args.url))
+    else:
+        with running_server(REPO / "artifacts") as url:
+            asyncio.run(measure(url))
+
+
+if __name__ == "__main__":
+    main()

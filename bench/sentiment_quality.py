@@ -1,6 +1,6 @@
 """Accuracy of the committed sentiment artifact on the full IMDB test split, through the serving code path.
 
-    python bench/sentiment_quality.py [--data ../shared/data/imdb] [--artifact artifacts/sentiment]
+python bench/sentiment_quality.py [--data ../shared/data/imdb] [--artifact artifacts/sentiment]
 """
 
 import argparse
@@ -46,7 +46,10 @@ def main() -> None:
     accuracy = correct / len(order)
     print(f"model {artifact.card.name} version {artifact.card.version} ({args.artifact})")
     print(f"IMDB test: {len(order)} reviews, accuracy {accuracy:.4f} (card says {artifact.card.metrics['test_accuracy']:.4f})")
-    print(f"truncated to {predictor.max_length} tokens: {truncated} reviews; {seconds:.1f} s on {torch.get_num_threads()} CPU threads")
+    print(
+        f"truncated to {predictor.max_length} tokens: {truncated} reviews; "
+        f"{seconds:.1f} s on {torch.get_num_threads()} CPU threads"
+    )
 
 
 if __name__ == "__main__":

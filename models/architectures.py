@@ -5,11 +5,13 @@ from typing import Any
 
 from torch import nn
 
+from models.language_model import LanguageModel, LanguageModelConfig
 from models.sentiment import SentimentClassifier, SentimentConfig
 
 # arch.type -> (module class, its config dataclass). Later model kinds register here.
 ARCHITECTURES: dict[str, tuple[type[nn.Module], type[Any]]] = {
     "SentimentClassifier": (SentimentClassifier, SentimentConfig),
+    "LanguageModel": (LanguageModel, LanguageModelConfig),
 }
 
 

@@ -14,12 +14,13 @@ from service.batching import MicroBatcher
 from service.errors import InvalidInput, ModelNotFound, ModelNotReady
 from service.metrics import Metrics
 from service.predictors.base import Predictor
+from service.predictors.language_model import LanguageModelPredictor
 from service.predictors.sentiment import SentimentPredictor
 from service.settings import Settings
 
 logger = logging.getLogger("rnnserve.registry")
 
-PREDICTORS: dict[str, type[Predictor]] = {"sentiment": SentimentPredictor}
+PREDICTORS: dict[str, type[Predictor]] = {"sentiment": SentimentPredictor, "language-model": LanguageModelPredictor}
 
 
 class ModelStatus(StrEnum):

@@ -4,7 +4,7 @@ import argparse
 
 import torch
 
-from training import sentiment
+from training import language_model, sentiment
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +14,9 @@ def build_parser() -> argparse.ArgumentParser:
     sentiment_parser = tasks.add_parser("sentiment", help="IMDB sentiment classifier (LSTM)")
     sentiment.add_arguments(sentiment_parser)
     sentiment_parser.set_defaults(func=sentiment.train)
+    lm_parser = tasks.add_parser("lm", help="word-level RNN language model (PTB, WikiText-2)")
+    language_model.add_arguments(lm_parser)
+    lm_parser.set_defaults(func=language_model.train)
     return parser
 
 

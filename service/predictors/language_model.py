@@ -1,0 +1,142 @@
+"""Language model: next word, perplexity, and one generation step at a time.
+
+Every request becomes items of one kind for the batcher: feed `token_ids` from `state`
+(None: a fresh start) and either score `targets` (perplexity) or return the log-probabilities
+after the last token with the new state (next word, each generation step). Items of equal
+length batch together, so concurrent generations advance in one forward pass per step.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+
+from models.artifact import Artifact
+from models.language_model import State
+from service.errors import ErrorDetail, InvalidInput
+from service.predictors.base import Predictor
+
+
+@dataclass(frozen=True)
+class LMItem:
+    token_ids: list[int]
+    state: State | None = None  # per-item state, batch dimension of size 1
+    targets: list[int] | None = None  # score these (one per token id) instead of returning log-probabilities
+
+
+@dataclass(frozen=True)
+class LMOutput:
+    log_probs: torch.Tensor | None  # (V,) after the last token, when no targets were given
+    state: State | None
+    nll: float | None  # summed negative log-likelihood of the targets
+
+
+@dataclass(frozen=True)
+class Context:
+    token_ids: list[int]  # the normalized words as ids, <unk> for unknown ones
+    tokens: list[str]  # what was fed, <unk> included
+    unknown_words: list[str]
+
+
+class LanguageModelPredictor(Predictor):
+    def __init__(self, artifact: Artifact, device: torch.device) -> None:
+        super().__init__(artifact, device)
+        assert artifact.tokenizer is not None
+        self.tokenizer: Tokenizer = artifact.tokenizer
+        self.words = self._words()
+        self.vocabulary = {word: index for index, word in enumerate(self.words)}
+        self.eos_token: str = self.card.io["eos_token"]
+        self.unk_token: str = self.card.io["unk_token"]
+        self.eos_id = self.vocabulary[self.eos_token]
+        self.unk_id = self.vocabulary[self.unk_token]
+
+    def _words(self) -> list[str]:
+        vocabulary = self.tokenizer.get_vocab()
+        return sorted(vocabulary, key=vocabulary.__getitem__)
+
+    def context(self, text: str, field: str, allow_empty: bool = False) -> Context:
+        """Normalize as the corpus was prepared; refuse text with no known word unless `allow_empty`."""
+        normalized = self.tokenizer.normalizer.normalize_str(text) if self.tokenizer.normalizer else text
+        words = (
+            [word for word, _ in self.tokenizer.pre_tokenizer.pre_tokenize_str(normalized)]
+            if self.tokenizer.pre_tokenizer
+            else normalized.split()
+        )
+        token_ids = [self.vocabulary.get(word, self.unk_id) for word in words]
+        unknown = [word for word, index in zip(words, token_ids, strict=True) if index == self.unk_id and word != self.unk_token]
+        if not allow_empty:
+            if not words:
+                raise InvalidInput(
+                    "the text has no words once normalized", [ErrorDetail(loc=["body", field], msg="empty after normalization")]
+                )
+            if all(index == self.unk_id for index in token_ids):
+                raise InvalidInput(
+                    "every word of the text is outside the vocabulary",
+                    [ErrorDetail(loc=["body", field], msg=f"only unknown words: {unknown[:10]}")],
+                )
+        return Context(token_ids, [self.words[index] for index in token_ids], unknown)
+
+    def forward(self, items: list[LMItem]) -> list[LMOutput]:
+        outputs: list[LMOutput | None] = [None] * len(items)
+        groups: dict[tuple[int, bool, bool], list[int]] = {}
+        for index, item in enumerate(items):
+            groups.setdefault((len(item.token_ids), item.state is None, item.targets is None), []).append(index)
+        with torch.inference_mode():
+            for (_, fresh, _), members in groups.items():
+                for index, output in zip(members, self._forward_group([items[i] for i in members], fresh), strict=True):
+                    outputs[index] = output
+        return [output for output in outputs if output is not None]
+
+    def _forward_group(self, items: list[LMItem], fresh: bool) -> list[LMOutput]:
+        token_ids = torch.tensor([item.token_ids for item in items], device=self.device)  # (B, T)
+        state = None if fresh else _stack_states([item.state for item in items if item.state is not None])
+        logits, new_state = self.model(token_ids, state)  # (B, T, V)
+        log_probs = F.log_softmax(logits.float(), dim=-1)
+        if items[0].targets is not None:
+            targets = torch.tensor([item.targets for item in items], device=self.device)  # (B, T)
+            nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).sum(dim=1)  # (B,)
+            return [LMOutput(None, None, value) for value in nll.tolist()]
+        last = log_probs[:, -1].cpu()  # (B, V)
+        return [LMOutput(last[row], _select_state(new_state, row), None) for row in range(len(items))]
+
+    def next_word_item(self, context: Context) -> LMItem:
+        """Scoring starts from <eos>, as if a sentence had just ended."""
+        return LMItem([self.eos_id, *context.token_ids])
+
+    def perplexity_item(self, context: Context) -> LMItem:
+        """Predict each word from <eos> and the words before it, then the closing <eos>."""
+        return LMItem([self.eos_id, *context.token_ids], targets=[*context.token_ids, self.eos_id])
+
+    def sample(self, log_probs: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator) -> int:
+        """Pick the next id: greedy at temperature 0, else sample (top-k cut first). <unk> is never produced."""
+        logits = log_probs.clone()
+        logits[self.unk_id] = float("-inf")
+        if temperature == 0:
+            return int(logits.argmax())
+        logits = logits / temperature
+        if 0 < top_k < logits.numel():
+            cutoff = torch.topk(logits, top_k).values[-1]
+            logits[logits < cutoff] = float("-inf")
+        return int(torch.multinomial(logits.softmax(dim=-1), 1, generator=generator))
+
+    def warmup(self) -> None:
+        context = self.context("the company said", "text")
+        self.forward([self.next_word_item(context), self.perplexity_item(context)])
+
+    def example_request(self) -> dict[str, Any]:
+        return {"text": "the new york stock", "top_k": 5, "model": self.card.name}
+
+
+def _stack_states(states: list[State]) -> State:
+    if isinstance(states[0], tuple):
+        return (torch.cat([s[0] for s in states], dim=1), torch.cat([s[1] for s in states], dim=1))  # type: ignore[index]
+    return torch.cat(states, dim=1)  # type: ignore[arg-type]
+
+
+def _select_state(state: State, row: int) -> State:
+    """One item's state, kept (layers, 1, H) so it can be stacked again next step."""
+    if isinstance(state, tuple):
+        return (state[0][:, row : row + 1].clone(), state[1][:, row : row + 1].clone())
+    return state[:, row : row + 1].clone()

@@ -9,7 +9,9 @@ import torch
 
 from models import architectures
 from models.artifact import FORMAT_VERSION, ModelCard, write_artifact
+from models.language_model import LanguageModel, LanguageModelConfig
 from models.sentiment import SentimentClassifier, SentimentConfig
+from training.lm_tokenizer import build_ptb_tokenizer
 from training.text_tokenizer import build_review_tokenizer
 
 POSITIVE_WORDS = ["great", "wonderful", "brilliant", "moving", "superb", "loved"]
@@ -72,4 +74,47 @@ def write_tiny_sentiment_artifact(directory: Path, name: str = "sentiment", max_
     settings = {"embedding_dim": 8, "hidden_size": 8, "dropout": 0.0, **config}
     model = SentimentClassifier(SentimentConfig(vocab_size=tokenizer.get_vocab_size(), **settings)).eval()  # type: ignore[arg-type]
     write_artifact(directory / name, sentiment_card(model, name, max_length), model, tokenizer, {"curves.png": b"\x89PNG"})
+    return directory / name
+
+
+LM_SENTENCES = [
+    "the company said it expects a loss",
+    "the new york stock exchange closed higher",
+    "mr. smith said the company 's shares rose N N",
+    "they do n't expect a N million loss",
+    "the u.s. economy grew in the third quarter",
+]
+
+
+def write_ptb_corpus(root: Path, repeat: int = 30) -> Path:
+    """A toy corpus in PTB's files and form: one sentence a line, lowercase, N for numbers."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(0)
+    for split, count in (("train", repeat), ("valid", 4), ("test", 4)):
+        lines = [rng.choice(LM_SENTENCES) for _ in range(count * len(LM_SENTENCES))]
+        (root / f"ptb.{split}.txt").write_text("".join(f" {line} \n" for line in lines))
+    return root
+
+
+def write_tiny_lm_artifact(directory: Path, name: str = "lm-ptb", cell: str = "lstm") -> Path:
+    """An untrained language model over the toy corpus's words, with the PTB normalizer."""
+    torch.manual_seed(0)
+    words = sorted({word for line in LM_SENTENCES for word in line.split()}) + ["<eos>", "<unk>"]
+    model = LanguageModel(
+        LanguageModelConfig(vocab_size=len(words), embedding_dim=8, hidden_size=8, num_layers=2, cell=cell, dropout=0.0)
+    ).eval()  # type: ignore[arg-type]
+    card = ModelCard(
+        format=FORMAT_VERSION,
+        name=name,
+        version="test-lm-1",
+        task="language-model",
+        arch=architectures.describe(model),
+        io={"corpus": "ptb", "eos_token": "<eos>", "unk_token": "<unk>", "normalization": "ptb"},
+        license="test data",
+        metrics={"test_perplexity": 10.0},
+        data={"dataset": "generated"},
+        training={"seed": 0},
+        created="2026-01-01T00:00:00+00:00",
+    )
+    write_artifact(directory / name, card, model, build_ptb_tokenizer(words))
     return directory / name

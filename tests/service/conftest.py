@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
-from tests.helpers import write_tiny_sentiment_artifact
+from tests.helpers import write_tiny_lm_artifact, write_tiny_sentiment_artifact
 
 ClientFactory = Callable[..., Any]
 
@@ -28,10 +28,11 @@ def wait_until_ready(client: TestClient, timeout: float = 20.0) -> None:
 
 @pytest.fixture(scope="session")
 def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A good tiny sentiment model, a second one, and a broken artifact beside them."""
+    """Tiny sentiment models, a tiny language model, and a broken artifact beside them."""
     root = tmp_path_factory.mktemp("artifacts")
     write_tiny_sentiment_artifact(root, "sentiment")
     write_tiny_sentiment_artifact(root, "sentiment-gru", cell="gru", max_length=8)
+    write_tiny_lm_artifact(root, "lm-ptb")
     (root / "broken").mkdir()
     (root / "broken" / "card.json").write_text("{ not json")
     return root

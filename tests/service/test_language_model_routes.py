@@ -1,0 +1,134 @@
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from fastapi.testclient import TestClient
+
+from models.artifact import load_artifact
+
+
+def test_next_word_returns_top_k_with_context_and_unknown_words(client: TestClient) -> None:
+    response = client.post("/v1/next-word", json={"text": "The company's Zorblax said", "top_k": 3})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model"] == "lm-ptb" and body["version"] == "test-lm-1"
+    assert body["context"] == ["the", "company", "'s", "<unk>", "said"]
+    assert body["unknown_words"] == ["zorblax"]
+    probabilities = [p["probability"] for p in body["predictions"]]
+    assert len(probabilities) == 3 and probabilities == sorted(probabilities, reverse=True)
+    assert not {"<unk>", "<eos>"} & {p["word"] for p in body["predictions"]}
+
+
+def test_next_word_probabilities_are_the_models(client: TestClient, artifacts_dir: object) -> None:
+    artifact = load_artifact(artifacts_dir / "lm-ptb")  # type: ignore[operator]
+    vocabulary = artifact.tokenizer.get_vocab()  # type: ignore[union-attr]
+    ids = [vocabulary[w] for w in ["<eos>", "the", "company"]]
+    with torch.inference_mode():
+        logits, _ = artifact.model(torch.tensor([ids]))
+    expected = F.softmax(logits[0, -1], dim=-1)
+    (first,) = client.post("/v1/next-word", json={"text": "the company", "top_k": 1}).json()["predictions"]
+    assert first["probability"] == pytest.approx(expected[vocabulary[first["word"]]].item(), abs=1e-6)
+
+
+def test_perplexity_is_exp_of_the_mean_nll_from_eos_to_eos(client: TestClient, artifacts_dir: object) -> None:
+    artifact = load_artifact(artifacts_dir / "lm-ptb")  # type: ignore[operator]
+    vocabulary = artifact.tokenizer.get_vocab()  # type: ignore[union-attr]
+    words = ["the", "company", "said", "it", "expects", "a", "loss"]
+    ids = [vocabulary["<eos>"]] + [vocabulary[w] for w in words] + [vocabulary["<eos>"]]
+    with torch.inference_mode():
+        logits, _ = artifact.model(torch.tensor([ids[:-1]]))
+    nll = F.cross_entropy(logits[0], torch.tensor(ids[1:])).item()
+    body = client.post("/v1/perplexity", json={"text": "The company said it expects a loss."}).json()
+    assert body["token_count"] == 8 and body["unknown_count"] == 0
+    assert body["perplexity"] == pytest.approx(math.exp(nll), rel=1e-5)
+
+
+def test_perplexity_counts_unknown_words(client: TestClient) -> None:
+    body = client.post("/v1/perplexity", json={"text": "the zorblax company"}).json()
+    assert body["token_count"] == 4 and body["unknown_count"] == 1
+
+
+def generate(client: TestClient, **fields: object) -> dict[str, object]:
+    response = client.post("/v1/generate", json={"prompt": "the company said", "max_new_tokens": 12, **fields})
+    assert response.status_code == 200
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_the_same_seed_gives_the_same_text(client: TestClient) -> None:
+    first = generate(client, seed=7, temperature=0.9, top_k=5)
+    assert first == generate(client, seed=7, temperature=0.9, top_k=5)
+    assert len(first["tokens"]) == 12 and first["seed"] == 7  # type: ignore[arg-type]
+    assert "<unk>" not in first["tokens"]  # type: ignore[operator]
+    others = {tuple(generate(client, seed=seed, temperature=1.0)["tokens"]) for seed in range(5)}  # type: ignore[arg-type]
+    assert len(others) > 1
+
+
+def test_temperature_zero_is_greedy_whatever_the_seed(client: TestClient) -> None:
+    assert generate(client, seed=1, temperature=0)["tokens"] == generate(client, seed=2, temperature=0)["tokens"]
+
+
+def test_eos_is_shown_as_a_line_break(client: TestClient) -> None:
+    for seed in range(20):
+        body = generate(client, seed=seed, temperature=2.0)
+        if "<eos>" in body["tokens"]:  # type: ignore[operator]
+            assert "<eos>" not in body["generated_text"] and "\n" in body["generated_text"]  # type: ignore[operator]
+            return
+    pytest.fail("no seed produced <eos>")
+
+
+def test_streamed_generation_equals_unstreamed(client: TestClient) -> None:
+    request = {"prompt": "the company said", "max_new_tokens": 10, "seed": 11, "temperature": 0.8, "top_k": 10}
+    plain = client.post("/v1/generate", json=request).json()
+    with client.stream("POST", "/v1/generate", json={**request, "stream": True}) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        events = [json.loads(line.removeprefix("data: ")) for line in response.iter_lines() if line.startswith("data: ")]
+    assert [event["token"]["text"] for event in events] == plain["tokens"]
+    assert [event["generated_text"] for event in events[:-1]] == [None] * 9
+    assert events[-1]["generated_text"] == plain["generated_text"]
+
+
+def test_empty_prompt_starts_a_new_sentence(client: TestClient) -> None:
+    assert len(generate(client, prompt="", seed=3)["tokens"]) == 12  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "loc"),
+    [
+        ("/v1/next-word", {"text": ""}, ["body", "text"]),
+        ("/v1/next-word", {"text": "?!, ..."}, ["body", "text"]),
+        ("/v1/next-word", {"text": "zorblax quux"}, ["body", "text"]),
+        ("/v1/next-word", {"text": "the", "top_k": 0}, ["body", "top_k"]),
+        ("/v1/next-word", {"text": "the", "top_k": 51}, ["body", "top_k"]),
+        ("/v1/next-word", {"text": "the " * 600}, ["body", "text"]),
+        ("/v1/perplexity", {"text": ""}, ["body", "text"]),
+        ("/v1/perplexity", {"text": "zorblax"}, ["body", "text"]),
+        ("/v1/generate", {"prompt": "the", "temperature": -0.1}, ["body", "temperature"]),
+        ("/v1/generate", {"prompt": "the", "temperature": 5.1}, ["body", "temperature"]),
+        ("/v1/generate", {"prompt": "the", "max_new_tokens": 0}, ["body", "max_new_tokens"]),
+        ("/v1/generate", {"prompt": "the", "max_new_tokens": 201}, ["body", "max_new_tokens"]),
+        ("/v1/generate", {"prompt": "x" * 2001}, ["body", "prompt"]),
+        ("/v1/generate", {"prompt": "the", "top_k": -1}, ["body", "top_k"]),
+        ("/v1/generate", {"prompt": "the", "seed": -5}, ["body", "seed"]),
+    ],
+)
+def test_bad_language_model_input_is_422_naming_the_field(
+    client: TestClient, path: str, body: dict[str, object], loc: list[object]
+) -> None:
+    response = client.post(path, json=body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input" and loc in [d["loc"] for d in error["details"]]
+
+
+def test_a_sentiment_model_named_for_a_language_task_is_422(client: TestClient) -> None:
+    response = client.post("/v1/next-word", json={"text": "the company", "model": "sentiment"})
+    assert response.status_code == 422 and "sentiment model" in response.json()["error"]["message"]
+
+
+def test_non_finite_temperature_is_422(client: TestClient) -> None:
+    response = client.post(
+        "/v1/generate", content=b'{"prompt": "the", "temperature": NaN}', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422

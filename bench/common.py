@@ -1,5 +1,6 @@
 """Helpers shared by the benchmarks: where the data is, starting a server, percentiles."""
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -60,3 +61,30 @@ def running_server(artifacts_dir: Path, threads: int = 0) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=60)
+
+
+async def run_load(url: str, path: str, bodies: list[dict[str, object]], concurrency: int) -> tuple[list[float], float]:
+    """POST each body once, `concurrency` at a time, after one warm-up; returns latencies (ms) and wall seconds."""
+    queue = list(bodies)
+    latencies: list[float] = []
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while queue:
+            body = queue.pop()
+            began = time.perf_counter()
+            response = await client.post(f"{url}{path}", json=body)
+            response.raise_for_status()
+            latencies.append((time.perf_counter() - began) * 1000)
+
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency), timeout=60) as client:
+        (await client.post(f"{url}{path}", json=bodies[0])).raise_for_status()
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return latencies, time.perf_counter() - began
+
+
+def row(label: str, latencies_ms: list[float], per_second: float) -> str:
+    return f"{label:44} {percentile(latencies_ms, 50):8.2f} {percentile(latencies_ms, 99):8.2f} {per_second:10.1f}"
+
+
+HEADER = f"{'measure':44} {'p50 ms':>8} {'p99 ms':>8} {'per sec':>10}"

@@ -16,12 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import REPO, data_dir, percentile, running_server, skip  # noqa: E402
+from bench.common import HEADER, REPO, data_dir, percentile, row, run_load, running_server, skip  # noqa: E402
 from models.artifact import load_artifact  # noqa: E402
 from service.predictors.sentiment import SentimentPredictor  # noqa: E402
 from training import imdb  # noqa: E402
@@ -35,27 +34,6 @@ def raw_forward_ms(predictor: SentimentPredictor, reviews: list[str], batch_size
         predictor.forward(predictor.preprocess(reviews[start : start + batch_size]))
         timings.append((time.perf_counter() - began) * 1000)
     return timings
-
-
-async def load(url: str, reviews: list[str], concurrency: int) -> tuple[list[float], float]:
-    """Send each review as its own request, `concurrency` at a time; returns latencies (ms) and seconds."""
-    queue = list(reviews)
-    latencies: list[float] = []
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        while queue:
-            review = queue.pop()
-            began = time.perf_counter()
-            response = await client.post(f"{url}/v1/sentiment", json={"texts": [review]})
-            response.raise_for_status()
-            latencies.append((time.perf_counter() - began) * 1000)
-
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-        await client.post(f"{url}/v1/sentiment", json={"texts": ["warm-up"]})
-        began = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-    return latencies, time.perf_counter() - began
 
 
 def main() -> None:
@@ -76,19 +54,16 @@ def main() -> None:
     batched = raw_forward_ms(predictor, reviews, 16)
 
     async def measure(url: str) -> None:
-        serial, _ = await load(url, reviews, 1)
-        concurrent, seconds = await load(url, reviews, 16)
+        bodies: list[dict[str, object]] = [{"texts": [review]} for review in reviews]
+        serial, _ = await run_load(url, "/v1/sentiment", bodies, 1)
+        concurrent, seconds = await run_load(url, "/v1/sentiment", bodies, 16)
         words = sum(len(r.split()) for r in reviews) / len(reviews)
-        print(f"{len(reviews)} IMDB test reviews, mean {words:.0f} words; CPU threads {torch.get_num_threads()}")
-        print(f"{'measure':44} {'p50 ms':>8} {'p99 ms':>8} {'reviews/s':>10}")
-        print(f"{'raw forward, one review':44} {percentile(single, 50):8.2f} {percentile(single, 99):8.2f} "
-              f"{1000 * len(single) / sum(single):10.1f}")  # fmt: skip
-        print(f"{'raw forward, batches of 16 (per batch)':44} {percentile(batched, 50):8.2f} {percentile(batched, 99):8.2f} "
-              f"{1000 * len(reviews) / sum(batched):10.1f}")  # fmt: skip
-        print(f"{'rnnserve HTTP, concurrency 1':44} {percentile(serial, 50):8.2f} {percentile(serial, 99):8.2f} "
-              f"{1000 * len(serial) / sum(serial):10.1f}")  # fmt: skip
-        print(f"{'rnnserve HTTP, concurrency 16':44} {percentile(concurrent, 50):8.2f} {percentile(concurrent, 99):8.2f} "
-              f"{len(concurrent) / seconds:10.1f}")  # fmt: skip
+        print(f"{len(reviews)} IMDB reviews, mean {words:.0f} words; threads {torch.get_num_threads()}; per sec = reviews/s")
+        print(HEADER)
+        print(row("raw forward, one review", single, 1000 * len(single) / sum(single)))
+        print(row("raw forward, batches of 16 (per batch)", batched, 1000 * len(reviews) / sum(batched)))
+        print(row("rnnserve HTTP, concurrency 1", serial, 1000 * len(serial) / sum(serial)))
+        print(row("rnnserve HTTP, concurrency 16", concurrent, len(concurrent) / seconds))
         print(f"HTTP overhead at concurrency 1 (p50): {percentile(serial, 50) - percentile(single, 50):.2f} ms")
 
     if args.url:

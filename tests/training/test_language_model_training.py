@@ -6,11 +6,11 @@ import torch
 
 from models.artifact import load_artifact
 from models.language_model import LanguageModel, LanguageModelConfig
+from tests.helpers import write_ptb_corpus
 from training.cli import main
 from training.corpus import batchify, bptt_windows, load_corpus
 from training.language_model import EVAL_STREAMS, detach, evaluate
 from training.lm_tokenizer import build_ptb_tokenizer
-from tests.helpers import write_ptb_corpus
 
 PTB_WORDS = [
     "the",

@@ -6,7 +6,7 @@ DATA ?= $(or $(RNNSERVE_DATA_DIR),../shared/data)
 HOST ?= 0.0.0.0
 PORT ?= 8000
 
-.PHONY: install serve test lint format train-sentiment bench
+.PHONY: install serve test lint format train-sentiment train-lm bench
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,11 @@ train-sentiment: install
 	$(PY) -m training sentiment --data $(DATA)/imdb --out artifacts/sentiment --max-size 20000 --max-length 512 \
 		--checkpoint-dir runs/sentiment-ckpt
 
+train-lm: install
+	$(PY) -m training lm --data $(DATA)/ptb --out artifacts/lm-ptb --epochs 6 --checkpoint-dir runs/lm-ckpt
+
 bench: install
 	$(PY) bench/sentiment_quality.py --data $(DATA)/imdb
 	$(PY) bench/sentiment_latency.py
+	$(PY) bench/lm_quality.py --data $(DATA)/ptb
+	$(PY) bench/lm_latency.py --data $(DATA)/ptb

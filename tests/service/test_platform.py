@@ -158,3 +158,12 @@ def test_passed_deadline_is_504(client: TestClient) -> None:
 def test_settings_refuse_an_unknown_device(device: str) -> None:
     with pytest.raises(ValueError, match="device must be"):
         Settings(device=device)
+
+
+def test_full_queue_is_429_with_retry_after(make_client: ClientFactory) -> None:
+    with make_client(queue_size=2) as client:
+        response = client.post("/v1/sentiment", json={"texts": ["one", "two", "three"]})
+        assert response.status_code == 429
+        assert response.headers["retry-after"] == "1"
+        assert response.json()["error"]["code"] == "queue_full"
+        assert client.post("/v1/sentiment", json={"texts": ["one", "two"]}).status_code == 200

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from service.api.deps import DeadlineDep, RegistryDep, SettingsDep, record_sizes, require_api_key
-from service.errors import ERROR_RESPONSES
+from service.errors import ERROR_RESPONSES, ErrorBody, ErrorResponse, ServiceError
 from service.generation import GenerationSettings, draw_seed, generate_tokens, render
 from service.predictors.language_model import LanguageModelPredictor, LMOutput
 from service.registry import ModelEntry
@@ -95,7 +95,6 @@ async def generate_text(
     entry, predictor = language_model(registry, body.model)
     seed = body.seed if body.seed is not None else draw_seed()
     generation = GenerationSettings(body.prompt, body.max_new_tokens, body.temperature, body.top_k, seed)
-    predictor.context(body.prompt, "prompt", allow_empty=True)  # normalization problems surface before streaming starts
     tokens = generate_tokens(predictor, entry.batcher, generation, deadline, settings.request_timeout_s, request.is_disconnected)  # type: ignore[arg-type]
     if body.stream:
         return StreamingResponse(_events(tokens, predictor.eos_token, body.max_new_tokens), media_type="text/event-stream")
@@ -110,8 +109,14 @@ async def generate_text(
 
 
 async def _events(tokens: AsyncIterator[str], eos_token: str, count: int) -> AsyncIterator[str]:
+    """One event per token; the last carries the whole text. A failure mid-stream (the status is
+    already sent) ends the stream with an event in the usual error shape."""
     words: list[str] = []
-    async for token in tokens:
-        words.append(token)
-        final = render(words, eos_token) if len(words) == count else None
-        yield f"data: {json.dumps({'token': {'text': token}, 'generated_text': final})}\n\n"
+    try:
+        async for token in tokens:
+            words.append(token)
+            final = render(words, eos_token) if len(words) == count else None
+            yield f"data: {json.dumps({'token': {'text': token}, 'generated_text': final})}\n\n"
+    except ServiceError as error:
+        body = ErrorResponse(error=ErrorBody(code=error.code, message=error.message, details=error.details))
+        yield f"data: {body.model_dump_json()}\n\n"

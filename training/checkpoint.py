@@ -13,6 +13,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from training.early_stopping import EarlyStopping
+
 STATE_FILE = "state.json"
 TENSORS_FILE = "tensors.safetensors"
 
@@ -61,3 +63,44 @@ def load_checkpoint(
         parameter_states.setdefault(int(index), {}).update(scalars)
     optimizer.load_state_dict({"state": parameter_states, "param_groups": state["param_groups"]})
     return best_state, state["meta"]
+
+
+def resume(
+    directory: Path | None,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    stopper: EarlyStopping,
+    history: dict[str, list[float]],
+) -> tuple[dict[str, list[float]], int]:
+    """Restore a run from `directory` if it holds a checkpoint; returns (history, first epoch to run)."""
+    if directory is None:
+        return history, 1
+    directory.mkdir(parents=True, exist_ok=True)
+    restored = load_checkpoint(directory, model, optimizer)
+    if restored is None:
+        return history, 1
+    stopper.best_state, meta = restored
+    stopper.best_loss, stopper.best_epoch = meta["best_loss"], meta["best_epoch"]
+    stopper.epochs_without_improvement = meta["epochs_without_improvement"]
+    print(f"resumed after epoch {meta['epoch']} from {directory}")
+    return meta["history"], meta["epoch"] + 1
+
+
+def save_epoch(
+    directory: Path | None,
+    epoch: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    stopper: EarlyStopping,
+    history: dict[str, list[float]],
+) -> None:
+    if directory is None:
+        return
+    meta = {
+        "epoch": epoch,
+        "history": history,
+        "best_loss": stopper.best_loss,
+        "best_epoch": stopper.best_epoch,
+        "epochs_without_improvement": stopper.epochs_without_improvement,
+    }
+    save_checkpoint(directory, model, stopper.best_state, optimizer, meta)

@@ -4,7 +4,6 @@ import argparse
 import math
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -13,13 +12,12 @@ from tqdm import tqdm
 from models import architectures
 from models.artifact import FORMAT_VERSION, ModelCard, write_artifact
 from models.language_model import LanguageModel, LanguageModelConfig, State
-from training.checkpoint import load_checkpoint, save_checkpoint
+from training.checkpoint import resume, save_epoch
 from training.corpus import Corpus, batchify, bptt_windows, load_corpus
 from training.early_stopping import EarlyStopping
 from training.lm_tokenizer import EOS, UNK, build_ptb_tokenizer, build_wikitext_tokenizer
 from training.plots import loss_curves_png
-from training.provenance import git_commit, now_iso, pick_device, seed_everything
-from training.sentiment import weights_version
+from training.provenance import now_iso, pick_device, seed_everything, training_record, weights_version
 
 EVAL_STREAMS = 10  # the usual PTB evaluation batch size (Zaremba et al., pytorch/examples)
 
@@ -128,15 +126,7 @@ def train(args: argparse.Namespace) -> ModelCard:
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
     stopper = EarlyStopping(args.patience)
     history: dict[str, list[float]] = {"train_loss": [], "validation_loss": [], "lr": []}
-    first_epoch = 1
-    if args.checkpoint_dir:
-        restored = load_checkpoint(args.checkpoint_dir, model, optimizer)
-        if restored:
-            stopper.best_state, meta = restored
-            history, first_epoch = meta["history"], meta["epoch"] + 1
-            stopper.best_loss, stopper.best_epoch = meta["best_loss"], meta["best_epoch"]
-            stopper.epochs_without_improvement = meta["epochs_without_improvement"]
-            print(f"resumed after epoch {meta['epoch']} from {args.checkpoint_dir}")
+    history, first_epoch = resume(args.checkpoint_dir, model, optimizer, stopper, history)
 
     stop = stopper.epochs_without_improvement >= args.patience
     for epoch in range(first_epoch, args.epochs + 1):
@@ -157,15 +147,7 @@ def train(args: argparse.Namespace) -> ModelCard:
             model.load_state_dict(stopper.best_state)
             for group in optimizer.param_groups:
                 group["lr"] = lr / args.lr_decay
-        if args.checkpoint_dir:
-            meta: dict[str, Any] = {
-                "epoch": epoch,
-                "history": history,
-                "best_loss": stopper.best_loss,
-                "best_epoch": stopper.best_epoch,
-                "epochs_without_improvement": stopper.epochs_without_improvement,
-            }
-            save_checkpoint(args.checkpoint_dir, model, stopper.best_state, optimizer, meta)
+        save_epoch(args.checkpoint_dir, epoch, model, optimizer, stopper, history)
 
     model.load_state_dict(stopper.best_state)
     test_loss = evaluate(model, test_data, args.bptt)
@@ -203,19 +185,7 @@ def train(args: argparse.Namespace) -> ModelCard:
             "vocabulary": len(word_ids),
             "sha256": corpus.files,
         },
-        training={
-            "arguments": {
-                key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key != "func"
-            },
-            "seed": args.seed,
-            "epochs_run": len(history["train_loss"]),
-            "best_epoch": stopper.best_epoch,
-            "seconds": round(time.time() - started, 1),
-            "device": str(device),
-            "torch_version": torch.__version__,
-            "git_commit": git_commit(),
-            "history": history,
-        },
+        training=training_record(args, history, stopper.best_epoch, started, device),
         created=now_iso(),
     )
     curves = loss_curves_png(history["train_loss"], history["validation_loss"], f"{args.name}: NLL per token")

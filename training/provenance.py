@@ -1,10 +1,13 @@
 """Facts about a training run that go into the card: hashes, git commit, versions, time."""
 
+import argparse
 import hashlib
 import random
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,3 +44,30 @@ def pick_device(requested: str) -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
+
+
+def weights_version(model: torch.nn.Module) -> str:
+    """A version that changes whenever the weights do: a short hash of every tensor's bytes."""
+    digest = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def training_record(
+    args: argparse.Namespace, history: dict[str, list[float]], best_epoch: int, started: float, device: torch.device
+) -> dict[str, Any]:
+    """The card's `training` block: every argument, seed, epochs, time, device and versions."""
+    arguments = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key != "func"}
+    return {
+        "arguments": arguments,
+        "seed": args.seed,
+        "epochs_run": len(history["train_loss"]),
+        "best_epoch": best_epoch,
+        "seconds": round(time.time() - started, 1),
+        "device": str(device),
+        "torch_version": torch.__version__,
+        "git_commit": git_commit(),
+        "history": history,
+    }

@@ -1,12 +1,10 @@
 """Train the IMDB sentiment classifier and write its artifact."""
 
 import argparse
-import hashlib
 import json
 import random
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -19,10 +17,10 @@ from models.sentiment import SentimentClassifier, SentimentConfig
 from models.text import pad_batch, truncate
 from training import imdb
 from training.buckets import bucketed_batches, padding_share
-from training.checkpoint import load_checkpoint, save_checkpoint
+from training.checkpoint import resume, save_epoch
 from training.early_stopping import EarlyStopping
 from training.plots import loss_curves_png
-from training.provenance import git_commit, now_iso, pick_device, seed_everything
+from training.provenance import now_iso, pick_device, seed_everything, training_record, weights_version
 from training.text_tokenizer import PAD, build_review_tokenizer
 
 LABELS = ["negative", "positive"]
@@ -94,7 +92,7 @@ def run_epoch(
     return total_loss / seen, correct / seen
 
 
-def train(args: argparse.Namespace) -> dict[str, Any]:
+def train(args: argparse.Namespace) -> ModelCard:
     seed_everything(args.seed)
     device = pick_device(args.device)
     started = time.time()
@@ -149,17 +147,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     stopper = EarlyStopping(args.patience)
     history: dict[str, list[float]] = {"train_loss": [], "validation_loss": [], "validation_accuracy": []}
-    first_epoch = 1
+    history, first_epoch = resume(args.checkpoint_dir, model, optimizer, stopper, history)
     if args.checkpoint_dir:
-        restored = load_checkpoint(args.checkpoint_dir, model, optimizer)
-        if restored:
-            stopper.best_state, meta = restored
-            history, first_epoch = meta["history"], meta["epoch"] + 1
-            stopper.best_loss, stopper.best_epoch = meta["best_loss"], meta["best_epoch"]
-            stopper.epochs_without_improvement = meta["epochs_without_improvement"]
-            print(f"resumed after epoch {meta['epoch']} from {args.checkpoint_dir}")
-        args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        tokenizer.save(str(args.checkpoint_dir / "tokenizer.json"))
+        tokenizer.save(str(args.checkpoint_dir / "tokenizer.json"))  # a resumed run must keep its vocabulary
 
     validation_batches = bucketed_batches([len(s) for s in validation_sequences], 256, None)
     batch_rng = random.Random(args.seed + first_epoch)
@@ -182,15 +172,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             f"epoch {epoch}: train loss {train_loss:.4f} acc {train_accuracy:.4f} | validation loss {validation_loss:.4f} "
             f"acc {validation_accuracy:.4f} | padding {padding_share(train_lengths, batches):.1%} | {time.time() - started:.0f}s"
         )
-        if args.checkpoint_dir:
-            meta = {
-                "epoch": epoch,
-                "history": history,
-                "best_loss": stopper.best_loss,
-                "best_epoch": stopper.best_epoch,
-                "epochs_without_improvement": stopper.epochs_without_improvement,
-            }
-            save_checkpoint(args.checkpoint_dir, model, stopper.best_state, optimizer, meta)
+        save_epoch(args.checkpoint_dir, epoch, model, optimizer, stopper, history)
 
     model.load_state_dict(stopper.best_state)
     test_batches = bucketed_batches([len(s) for s in test_sequences], 256, None)
@@ -219,31 +201,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             "validation_from": "train (random, seeded); test never seen in training",
             "sha256": {**train_split.files, **test_split.files},
         },
-        training={
-            "arguments": {
-                key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key != "func"
-            },
-            "seed": args.seed,
-            "epochs_run": len(history["train_loss"]),
-            "best_epoch": stopper.best_epoch,
-            "seconds": round(time.time() - started, 1),
-            "device": str(device),
-            "torch_version": torch.__version__,
-            "git_commit": git_commit(),
-            "history": history,
-        },
+        training=training_record(args, history, stopper.best_epoch, started, device),
         created=now_iso(),
     )
     curves = loss_curves_png(history["train_loss"], history["validation_loss"], f"{args.name}: cross-entropy")
     write_artifact(args.out, card, model, tokenizer, {"curves.png": curves})
     print(f"wrote {args.out}: " + json.dumps(card.metrics))
-    return card.metrics
-
-
-def weights_version(model: torch.nn.Module) -> str:
-    """A version that changes whenever the weights do: a short hash of every tensor's bytes."""
-    digest = hashlib.sha256()
-    for key, value in sorted(model.state_dict().items()):
-        digest.update(key.encode())
-        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:12]
+    return card

@@ -71,19 +71,22 @@ def resume(
     optimizer: torch.optim.Optimizer,
     stopper: EarlyStopping,
     history: dict[str, list[float]],
-) -> tuple[dict[str, list[float]], int]:
-    """Restore a run from `directory` if it holds a checkpoint; returns (history, first epoch to run)."""
+) -> tuple[dict[str, list[float]], int, float]:
+    """Restore a run from `directory` if it holds a checkpoint.
+
+    Returns (history, first epoch to run, seconds the earlier runs trained).
+    """
     if directory is None:
-        return history, 1
+        return history, 1, 0.0
     directory.mkdir(parents=True, exist_ok=True)
     restored = load_checkpoint(directory, model, optimizer)
     if restored is None:
-        return history, 1
+        return history, 1, 0.0
     stopper.best_state, meta = restored
     stopper.best_loss, stopper.best_epoch = meta["best_loss"], meta["best_epoch"]
     stopper.epochs_without_improvement = meta["epochs_without_improvement"]
     print(f"resumed after epoch {meta['epoch']} from {directory}")
-    return meta["history"], meta["epoch"] + 1
+    return meta["history"], meta["epoch"] + 1, float(meta.get("seconds", 0.0))
 
 
 def save_epoch(
@@ -93,11 +96,13 @@ def save_epoch(
     optimizer: torch.optim.Optimizer,
     stopper: EarlyStopping,
     history: dict[str, list[float]],
+    seconds: float,
 ) -> None:
     if directory is None:
         return
     meta = {
         "epoch": epoch,
+        "seconds": seconds,
         "history": history,
         "best_loss": stopper.best_loss,
         "best_epoch": stopper.best_epoch,

@@ -126,7 +126,7 @@ def train(args: argparse.Namespace) -> ModelCard:
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
     stopper = EarlyStopping(args.patience)
     history: dict[str, list[float]] = {"train_loss": [], "validation_loss": [], "lr": []}
-    history, first_epoch = resume(args.checkpoint_dir, model, optimizer, stopper, history)
+    history, first_epoch, seconds_before = resume(args.checkpoint_dir, model, optimizer, stopper, history)
 
     stop = stopper.epochs_without_improvement >= args.patience
     for epoch in range(first_epoch, args.epochs + 1):
@@ -147,7 +147,7 @@ def train(args: argparse.Namespace) -> ModelCard:
             model.load_state_dict(stopper.best_state)
             for group in optimizer.param_groups:
                 group["lr"] = lr / args.lr_decay
-        save_epoch(args.checkpoint_dir, epoch, model, optimizer, stopper, history)
+        save_epoch(args.checkpoint_dir, epoch, model, optimizer, stopper, history, seconds_before + time.time() - started)
 
     model.load_state_dict(stopper.best_state)
     test_loss = evaluate(model, test_data, args.bptt)
@@ -185,7 +185,7 @@ def train(args: argparse.Namespace) -> ModelCard:
             "vocabulary": len(word_ids),
             "sha256": corpus.files,
         },
-        training=training_record(args, history, stopper.best_epoch, started, device),
+        training=training_record(args, history, stopper.best_epoch, seconds_before + time.time() - started, device),
         created=now_iso(),
     )
     curves = loss_curves_png(history["train_loss"], history["validation_loss"], f"{args.name}: NLL per token")

@@ -4,7 +4,6 @@ import argparse
 import hashlib
 import random
 import subprocess
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,7 @@ def weights_version(model: torch.nn.Module) -> str:
 
 
 def training_record(
-    args: argparse.Namespace, history: dict[str, list[float]], best_epoch: int, started: float, device: torch.device
+    args: argparse.Namespace, history: dict[str, list[float]], best_epoch: int, seconds: float, device: torch.device
 ) -> dict[str, Any]:
     """The card's `training` block: every argument, seed, epochs, time, device and versions."""
     arguments = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key != "func"}
@@ -65,7 +64,7 @@ def training_record(
         "seed": args.seed,
         "epochs_run": len(history["train_loss"]),
         "best_epoch": best_epoch,
-        "seconds": round(time.time() - started, 1),
+        "seconds": round(seconds, 1),
         "device": str(device),
         "torch_version": torch.__version__,
         "git_commit": git_commit(),

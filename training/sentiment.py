@@ -147,7 +147,7 @@ def train(args: argparse.Namespace) -> ModelCard:
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     stopper = EarlyStopping(args.patience)
     history: dict[str, list[float]] = {"train_loss": [], "validation_loss": [], "validation_accuracy": []}
-    history, first_epoch = resume(args.checkpoint_dir, model, optimizer, stopper, history)
+    history, first_epoch, seconds_before = resume(args.checkpoint_dir, model, optimizer, stopper, history)
     if args.checkpoint_dir:
         tokenizer.save(str(args.checkpoint_dir / "tokenizer.json"))  # a resumed run must keep its vocabulary
 
@@ -172,7 +172,7 @@ def train(args: argparse.Namespace) -> ModelCard:
             f"epoch {epoch}: train loss {train_loss:.4f} acc {train_accuracy:.4f} | validation loss {validation_loss:.4f} "
             f"acc {validation_accuracy:.4f} | padding {padding_share(train_lengths, batches):.1%} | {time.time() - started:.0f}s"
         )
-        save_epoch(args.checkpoint_dir, epoch, model, optimizer, stopper, history)
+        save_epoch(args.checkpoint_dir, epoch, model, optimizer, stopper, history, seconds_before + time.time() - started)
 
     model.load_state_dict(stopper.best_state)
     test_batches = bucketed_batches([len(s) for s in test_sequences], 256, None)
@@ -201,7 +201,7 @@ def train(args: argparse.Namespace) -> ModelCard:
             "validation_from": "train (random, seeded); test never seen in training",
             "sha256": {**train_split.files, **test_split.files},
         },
-        training=training_record(args, history, stopper.best_epoch, started, device),
+        training=training_record(args, history, stopper.best_epoch, seconds_before + time.time() - started, device),
         created=now_iso(),
     )
     curves = loss_curves_png(history["train_loss"], history["validation_loss"], f"{args.name}: cross-entropy")

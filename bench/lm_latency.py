@@ -34,7 +34,9 @@ def main() -> None:
     root = data_dir(args.data, "ptb")
     rng = random.Random(0)
     if root is not None:
-        sentences = [line.split() for line in (root / "ptb.test.txt").read_text().splitlines() if len(line.split()) > 4]
+        # Sentences that open with a known word, so no context is refused as all-unknown.
+        lines = (root / "ptb.test.txt").read_text().splitlines()
+        sentences = [line.split() for line in lines if len(line.split()) > 4 and line.split()[0] != "<unk>"]
         contexts = [" ".join(words[: rng.randint(2, min(20, len(words) - 1))]) for words in rng.sample(sentences, args.requests)]
     else:
         contexts = [rng.choice(["the new york stock", "the company said it", "mr. smith said the"]) for _ in range(args.requests)]

@@ -50,8 +50,14 @@ class LanguageModel(nn.Module):
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
         nn.init.zeros_(self.decoder.bias)
 
-    def forward(self, token_ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """token_ids: (B, T). Returns logits (B, T, V) and the state after the last step."""
+    def forward(self, token_ids: torch.Tensor, state: State | None = None, last_only: bool = False) -> tuple[torch.Tensor, State]:
+        """token_ids: (B, T). Returns logits (B, T, V), or (B, 1, V) with `last_only`, and the state after the last step.
+
+        `last_only` skips the vocabulary projection for all but the last step: most of the cost
+        of predicting one next word.
+        """
         x = self.dropout(self.embedding(token_ids))  # (B, T, E)
         outputs, state = self.rnn(x, state)  # (B, T, H)
+        if last_only:
+            outputs = outputs[:, -1:]  # (B, 1, H)
         return self.decoder(self.dropout(outputs)), state

@@ -15,6 +15,7 @@ from tokenizers.models import WordLevel
 
 EOS = "<eos>"
 UNK = "<unk>"
+_UNK_MARK = "\u0001"  # stands in for <unk> while punctuation is removed (Replace has no back-references)
 
 
 def build_vocabulary_tokenizer(
@@ -35,6 +36,8 @@ def ptb_normalizer(vocabulary: list[str]) -> normalizers.Normalizer:
         [
             normalizers.NFKC(),
             normalizers.Lowercase(),
+            normalizers.Replace(UNK, f" {_UNK_MARK} "),  # text already in PTB form keeps its <unk>
+            normalizers.Replace(Regex(r"(?<![\w'.])n(?![\w'.])"), "N"),  # ... and its N
             normalizers.Replace(Regex(r"[’‘`]"), "'"),
             normalizers.Replace(Regex(r"n't\b"), " n't"),  # don't -> do n't, can't -> ca n't
             normalizers.Replace(Regex(r"'(?=(s|re|ve|d|ll|m)\b)"), " '"),  # it's -> it 's, we've -> we 've
@@ -42,9 +45,10 @@ def ptb_normalizer(vocabulary: list[str]) -> normalizers.Normalizer:
             normalizers.Replace("#", " # "),
             normalizers.Replace("%", " N "),  # PTB writes "5 %" as "N N"
             normalizers.Replace(Regex(r"(?<![\w.])\d[\d,.]*(?![\w])"), "N"),  # 1,200.50 -> N, but 1980s stays
-            normalizers.Replace(Regex(r"[^a-z0-9N$&'.#\-\s]"), " "),  # punctuation PTB does not keep
+            normalizers.Replace(Regex(r"[^a-z0-9N$&'.#\-\s\x{1}]"), " "),  # punctuation PTB does not keep
             normalizers.Replace(Regex(rf"(?<!{keep_period})\.(?=\s|$)"), " "),  # sentence ends, not "mr."
             normalizers.Replace(Regex(r"(?<=\s|^)['.\-]+(?=\s|$)|--+"), " "),  # stray quotes, dots and dashes
+            normalizers.Replace(_UNK_MARK, UNK),
         ]
     )
 

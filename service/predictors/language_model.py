@@ -92,9 +92,10 @@ class LanguageModelPredictor(Predictor):
     def _forward_group(self, items: list[LMItem], fresh: bool) -> list[LMOutput]:
         token_ids = torch.tensor([item.token_ids for item in items], device=self.device)  # (B, T)
         state = None if fresh else _stack_states([item.state for item in items if item.state is not None])
-        logits, new_state = self.model(token_ids, state)  # (B, T, V)
+        scoring = items[0].targets is not None
+        logits, new_state = self.model(token_ids, state, last_only=not scoring)  # (B, T or 1, V)
         log_probs = F.log_softmax(logits.float(), dim=-1)
-        if items[0].targets is not None:
+        if scoring:
             targets = torch.tensor([item.targets for item in items], device=self.device)  # (B, T)
             nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).sum(dim=1)  # (B,)
             return [LMOutput(None, None, value) for value in nll.tolist()]

@@ -41,6 +41,7 @@ PTB_WORDS = [
         ("Mr. Smith of U.S. Steel Corp. said", ["mr.", "<unk>", "<unk>", "u.s.", "<unk>", "corp.", "said"]),
         ("$1,200.50 in the 1980s", ["$", "N", "<unk>", "the", "1980s"]),
         ('"S&P", (said) it', ["s&p", "said", "it"]),
+        ("the <unk> said N N", ["the", "<unk>", "said", "N", "N"]),
     ],
 )
 def test_ptb_tokenizer_normalizes_user_text_as_ptb_was_prepared(text: str, tokens: list[str]) -> None:

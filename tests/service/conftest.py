@@ -5,6 +5,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
 @pytest.fixture
-def live_server(artifacts_dir: Path) -> Iterator[str]:
-    """A real uvicorn process on a loopback port serving the test artifacts; yields its base URL."""
+def live_server(artifacts_dir: Path) -> Iterator[LiveServer]:
+    """A real `python -m service` process on a loopback port serving the test artifacts."""
     port = free_port()
     env = {**os.environ, "RNNSERVE_ARTIFACTS_DIR": str(artifacts_dir), "HOST": "127.0.0.1", "PORT": str(port)}
     process = subprocess.Popen([sys.executable, "-m", "service"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -83,7 +90,8 @@ def live_server(artifacts_dir: Path) -> Iterator[str]:
                 pass
             assert time.monotonic() < deadline, "server never became ready"
             time.sleep(0.1)
-        yield url
+        yield LiveServer(url, process)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.service.conftest import LiveServer
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.e2e,
@@ -25,8 +27,8 @@ def render(url: str, profile: Path) -> str:
     return result.stdout
 
 
-def test_docs_page_draws_every_operation_offline(live_server: str, tmp_path: Path) -> None:
-    dom = render(f"{live_server}/docs", tmp_path / "profile")
+def test_docs_page_draws_every_operation_offline(live_server: LiveServer, tmp_path: Path) -> None:
+    dom = render(f"{live_server.url}/docs", tmp_path / "profile")
     assert "Unable to render this definition" not in dom
     assert 'class="swagger-ui"' in dom
     for path in ("/v1/sentiment", "/v1/models", "/readyz"):

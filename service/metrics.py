@@ -32,4 +32,10 @@ class Metrics:
         self.batch_size = Histogram(
             "rnnserve_batch_size", "items per forward pass", ["model", "device"], buckets=BATCH_BUCKETS, registry=self.registry
         )
+        self.positions = Counter(
+            "rnnserve_batch_positions_total",
+            "token positions in forward passes; padding / (real + padding) is the share spent on padding",
+            ["model", "kind"],
+            registry=self.registry,
+        )
         self.queue_depth = Gauge("rnnserve_queue_depth", "items waiting for a forward pass", ["model"], registry=self.registry)

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -98,7 +99,17 @@ class ModelRegistry:
             raise ArtifactError(entry.name, f"task {artifact.card.task!r} is not served by this rnnserve")
         predictor = predictor_class(artifact, self.device)
         predictor.warmup()
+        predictor.padding_observer = self._padding_observer(entry.name)
         entry.predictor = predictor
+
+    def _padding_observer(self, name: str) -> Callable[[int, int], None]:
+        real, padding = self.metrics.positions.labels(name, "real"), self.metrics.positions.labels(name, "padding")
+
+        def observe(real_positions: int, total_positions: int) -> None:
+            real.inc(real_positions)
+            padding.inc(total_positions - real_positions)
+
+        return observe
 
     async def close(self) -> None:
         for entry in self.entries.values():

@@ -1,7 +1,7 @@
 """The contract every task's predictor fulfils for the registry and the batcher."""
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -21,6 +21,12 @@ class Predictor(ABC):
         self.card = artifact.card
         self.device = device
         self.model = artifact.model.to(device)
+        # Called with (real positions, padded positions) for each padded forward; the registry wires it to metrics.
+        self.padding_observer: Callable[[int, int], None] | None = None
+
+    def observe_padding(self, real: int, total: int) -> None:
+        if self.padding_observer is not None:
+            self.padding_observer(real, total)
 
     @abstractmethod
     def forward(self, items: list[Any]) -> Sequence[Any]:

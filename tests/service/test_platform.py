@@ -133,6 +133,8 @@ def test_metrics_count_requests_and_time_forward_passes(client: TestClient) -> N
     assert 'rnnserve_requests_total{method="POST",route="/v1/sentiment",status="200"}' in text
     assert 'rnnserve_request_seconds_count{route="/v1/sentiment"}' in text
     assert 'rnnserve_forward_seconds_count{device="cpu",model="sentiment"}' in text
+    assert 'rnnserve_batch_positions_total{kind="padding",model="sentiment"}' in text
+    assert 'rnnserve_queue_wait_seconds_count{device="cpu",model="sentiment"}' in text
 
 
 def test_openapi_documents_the_error_shape(client: TestClient) -> None:

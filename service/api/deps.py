@@ -1,4 +1,8 @@
-"""Dependencies shared by the routes, as Annotated aliases."""
+"""Dependencies shared by the routes, as Annotated aliases.
+
+They are `async def` on purpose: FastAPI runs plain `def` dependencies in a thread pool,
+and that hop cost milliseconds per request.
+"""
 
 import secrets
 import time
@@ -12,17 +16,17 @@ from service.registry import ModelRegistry
 from service.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     registry: ModelRegistry = request.app.state.registry
     return registry
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
@@ -32,7 +36,7 @@ RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
-def require_api_key(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_api_key(settings: SettingsDep, authorization: Annotated[str | None, Header()] = None) -> None:
     """With RNNSERVE_API_KEY set, every /v1 route needs `Authorization: Bearer <key>`."""
     if settings.api_key is None:
         return
@@ -41,7 +45,7 @@ def require_api_key(settings: SettingsDep, authorization: Annotated[str | None, 
         raise Unauthorized("missing or wrong API key: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"})
 
 
-def request_deadline(
+async def request_deadline(
     settings: SettingsDep,
     x_request_timeout: Annotated[
         str | None, Header(description="seconds; may only shorten the server's default deadline")

@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import free_port
 from tests.docker.dockerfile import REPO, stage_command, stage_copies, stage_environment
-from tests.service.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 

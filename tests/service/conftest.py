@@ -1,5 +1,4 @@
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
-from tests.helpers import write_tiny_lm_artifact, write_tiny_sentiment_artifact
+from tests.conftest import free_port
 
 ClientFactory = Callable[..., Any]
 
@@ -25,18 +24,6 @@ def wait_until_ready(client: TestClient, timeout: float = 20.0) -> None:
     while client.get("/readyz").status_code != 200:
         assert time.monotonic() < deadline, "the app never became ready"
         time.sleep(0.02)
-
-
-@pytest.fixture(scope="session")
-def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Tiny sentiment models, a tiny language model, and a broken artifact beside them."""
-    root = tmp_path_factory.mktemp("artifacts")
-    write_tiny_sentiment_artifact(root, "sentiment")
-    write_tiny_sentiment_artifact(root, "sentiment-gru", cell="gru", max_length=8)
-    write_tiny_lm_artifact(root, "lm-ptb")
-    (root / "broken").mkdir()
-    (root / "broken" / "card.json").write_text("{ not json")
-    return root
 
 
 @pytest.fixture
@@ -58,12 +45,6 @@ def make_client(artifacts_dir: Path) -> Iterator[ClientFactory]:
 def client(make_client: ClientFactory) -> Iterator[TestClient]:
     with make_client() as ready_client:
         yield ready_client
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

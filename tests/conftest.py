@@ -1,0 +1,26 @@
+"""Fixtures shared by every test package: small artifacts made here, free loopback ports."""
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import write_tiny_lm_artifact, write_tiny_sentiment_artifact
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny sentiment models, a tiny language model, and a broken artifact beside them."""
+    root = tmp_path_factory.mktemp("artifacts")
+    write_tiny_sentiment_artifact(root, "sentiment")
+    write_tiny_sentiment_artifact(root, "sentiment-gru", cell="gru", max_length=8)
+    write_tiny_lm_artifact(root, "lm-ptb")
+    (root / "broken").mkdir()
+    (root / "broken" / "card.json").write_text("{ not json")
+    return root

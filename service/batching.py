@@ -106,7 +106,9 @@ class MicroBatcher:
                         entry.future.set_exception(error)
                 continue
             self.metrics.forward_latency.labels(*labels).observe(time.perf_counter() - started)
+            finished = time.monotonic()
             for entry, result in zip(live, results, strict=True):
+                self.metrics.item_latency.labels(*labels).observe(finished - entry.queued_at)
                 if not entry.future.done():
                     entry.future.set_result(result)
 

@@ -29,6 +29,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.item_latency = Histogram(
+            "rnnserve_item_seconds",
+            "time from queueing to the answer, per batched item",
+            ["model", "device"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             "rnnserve_batch_size", "items per forward pass", ["model", "device"], buckets=BATCH_BUCKETS, registry=self.registry
         )

@@ -132,3 +132,16 @@ def test_non_finite_temperature_is_422(client: TestClient) -> None:
         "/v1/generate", content=b'{"prompt": "the", "temperature": NaN}', headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 422
+
+
+def test_next_word_batched_equals_single_within_1e5(artifacts_dir: object) -> None:
+    from service.predictors.language_model import LanguageModelPredictor
+
+    predictor = LanguageModelPredictor(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))  # type: ignore[operator]
+    items = [
+        predictor.next_word_item(predictor.context(text, "text")) for text in ("the company said", "a loss", "mr. smith said it")
+    ]
+    batched = predictor.forward(items)
+    for item, output in zip(items, batched, strict=True):
+        (single,) = predictor.forward([item])
+        assert torch.allclose(output.log_probs, single.log_probs, atol=1e-5)  # type: ignore[arg-type]

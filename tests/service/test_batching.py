@@ -1,0 +1,127 @@
+"""The micro-batcher on its own: batching, no wait when alone, deadlines, dropped callers, full queue."""
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from service.batching import MicroBatcher
+from service.errors import DeadlineExceeded, QueueFull
+from service.metrics import Metrics
+
+
+class RecordingModel:
+    """Doubles its inputs; remembers each batch; can be held so that requests pile up."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.release = threading.Event()
+        self.release.set()
+
+    def __call__(self, items: list[int]) -> Sequence[int]:
+        self.release.wait(timeout=10)
+        self.batches.append(list(items))
+        return [2 * item for item in items]
+
+
+async def with_batcher(model: RecordingModel, body, max_batch_size: int = 8, queue_size: int = 100):  # type: ignore[no-untyped-def]
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        batcher = MicroBatcher("m", "cpu", model, executor, Metrics(), max_batch_size, 0.005, queue_size)
+        batcher.start()
+        try:
+            return await body(batcher)
+        finally:
+            model.release.set()
+            await batcher.stop()
+
+
+def far() -> float:
+    return time.monotonic() + 30
+
+
+def test_concurrent_requests_share_a_forward_and_each_gets_its_answer() -> None:
+    model = RecordingModel()
+    model.release.clear()  # the first batch blocks, so the rest queue up behind it
+
+    async def body(batcher: MicroBatcher) -> list[list[int]]:
+        first = asyncio.create_task(batcher.submit([0], far()))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.create_task(batcher.submit([i], far())) for i in range(1, 6)]
+        await asyncio.sleep(0.05)
+        model.release.set()
+        return [await first, *[await task for task in rest]]
+
+    answers = asyncio.run(with_batcher(model, body))
+    assert answers == [[0], [2], [4], [6], [8], [10]]
+    assert model.batches == [[0], [1, 2, 3, 4, 5]]
+
+
+def test_a_lone_request_does_not_wait_for_company() -> None:
+    async def body(batcher: MicroBatcher) -> float:
+        started = time.perf_counter()
+        await batcher.submit([1], far())
+        return time.perf_counter() - started
+
+    assert asyncio.run(with_batcher(RecordingModel(), body)) < 0.005
+
+
+def test_batches_never_exceed_the_maximum_size() -> None:
+    model = RecordingModel()
+
+    async def body(batcher: MicroBatcher) -> list[int]:
+        return await batcher.submit(list(range(20)), far())
+
+    assert asyncio.run(with_batcher(model, body, max_batch_size=8)) == [2 * i for i in range(20)]
+    assert [len(batch) for batch in model.batches] == [8, 8, 4]
+
+
+def test_an_item_past_its_deadline_is_dropped_before_the_forward() -> None:
+    model = RecordingModel()
+
+    async def body(batcher: MicroBatcher) -> None:
+        await batcher.submit([1], time.monotonic() - 1)
+
+    with pytest.raises(DeadlineExceeded):
+        asyncio.run(with_batcher(model, body))
+    assert model.batches == []
+
+
+def test_a_caller_that_went_away_is_dropped_before_the_forward() -> None:
+    model = RecordingModel()
+    model.release.clear()
+
+    async def body(batcher: MicroBatcher) -> list[int]:
+        blocker = asyncio.create_task(batcher.submit([0], far()))
+        await asyncio.sleep(0.05)
+        gone = asyncio.create_task(batcher.submit([1], far()))
+        await asyncio.sleep(0.01)
+        gone.cancel()  # what a client disconnect does to its request task
+        stays = asyncio.create_task(batcher.submit([2], far()))
+        await asyncio.sleep(0.01)
+        model.release.set()
+        await blocker
+        return await stays
+
+    assert asyncio.run(with_batcher(model, body)) == [4]
+    assert model.batches == [[0], [2]]
+
+
+def test_a_full_queue_refuses_the_whole_request() -> None:
+    model = RecordingModel()
+    model.release.clear()
+
+    async def body(batcher: MicroBatcher) -> None:
+        blocker = asyncio.create_task(batcher.submit([0], far()))
+        await asyncio.sleep(0.05)
+        try:
+            await batcher.submit([1, 2, 3], far())
+        finally:
+            model.release.set()
+            await blocker
+
+    with pytest.raises(QueueFull):
+        asyncio.run(with_batcher(model, body, queue_size=2))
+    assert [1, 2, 3] not in model.batches

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -34,33 +35,50 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-@contextmanager
-def running_server(artifacts_dir: Path, threads: int = 0) -> Iterator[str]:
-    """Start `python -m service` on a free loopback port; yields its URL once /readyz is 200."""
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "RNNSERVE_ARTIFACTS_DIR": str(artifacts_dir),
-           "RNNSERVE_LOG_LEVEL": "warning", "RNNSERVE_THREADS": str(threads)}  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO, env=env)
-    url = f"http://127.0.0.1:{port}"
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def running_process(command: list[str], health_url: str, env: dict[str, str] | None = None) -> Iterator[None]:
+    """Start a server process; yield once `health_url` answers 200; terminate it afterwards."""
+    # A session of its own, so that stopping it also stops any worker processes it started (LitServe's).
+    process = subprocess.Popen(
+        command, cwd=REPO, env={**os.environ, **(env or {})}, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None:
-                raise RuntimeError("the server exited during start")
+                raise RuntimeError(f"{command[:3]} exited during start")
             try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(health_url, timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("the server never became ready")
+                raise RuntimeError(f"{command[:3]} never became ready")
             time.sleep(0.2)
-        yield url
+        yield
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@contextmanager
+def running_server(artifacts_dir: Path, threads: int = 0, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start `python -m service` on a free loopback port; yields its URL once /readyz is 200."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"HOST": "127.0.0.1", "PORT": str(port), "RNNSERVE_ARTIFACTS_DIR": str(artifacts_dir),
+           "RNNSERVE_LOG_LEVEL": "warning", "RNNSERVE_THREADS": str(threads), **(extra_env or {})}  # fmt: skip
+    with running_process([sys.executable, "-m", "service"], f"{url}/readyz", env):
+        yield url
 
 
 async def run_load(url: str, path: str, bodies: list[dict[str, object]], concurrency: int) -> tuple[list[float], float]:

@@ -1,0 +1,81 @@
+"""LitServe with its batching on the same models, for bench/load.py (only where litserve installs).
+
+python bench/litserve_server.py --task sentiment --port 8102 --max-batch-size 32
+"""
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import litserve as ls
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from models.artifact import load_artifact  # noqa: E402
+from service.predictors.language_model import LanguageModelPredictor  # noqa: E402
+from service.predictors.sentiment import SentimentPredictor  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+class SentimentAPI(ls.LitAPI):
+    def setup(self, device: str) -> None:
+        self.predictor = SentimentPredictor(load_artifact(ARTIFACTS / "sentiment"), torch.device("cpu"))
+
+    def decode_request(self, request: dict[str, Any]) -> Any:
+        (prepared,) = self.predictor.preprocess(request["texts"][:1])
+        return prepared
+
+    def batch(self, inputs: list[Any]) -> list[Any]:
+        return inputs
+
+    def predict(self, items: list[Any]) -> list[tuple[Any, list[float]]]:
+        return list(zip(items, self.predictor.forward(items), strict=True))
+
+    def unbatch(self, output: list[Any]) -> list[Any]:
+        return output
+
+    def encode_response(self, output: tuple[Any, list[float]]) -> dict[str, Any]:
+        return {"results": [self.predictor.postprocess(*output)]}
+
+
+class NextWordAPI(ls.LitAPI):
+    def setup(self, device: str) -> None:
+        self.predictor = LanguageModelPredictor(load_artifact(ARTIFACTS / "lm-ptb"), torch.device("cpu"))
+
+    def decode_request(self, request: dict[str, Any]) -> Any:
+        return self.predictor.next_word_item(self.predictor.context(request["text"], "text"))
+
+    def batch(self, inputs: list[Any]) -> list[Any]:
+        return inputs
+
+    def predict(self, items: list[Any]) -> list[Any]:
+        return self.predictor.forward(items)
+
+    def unbatch(self, output: list[Any]) -> list[Any]:
+        return output
+
+    def encode_response(self, output: Any) -> dict[str, Any]:
+        top = output.log_probs.exp().topk(5)
+        return {
+            "predictions": [
+                {"word": self.predictor.words[i], "probability": p}
+                for p, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
+            ]
+        }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--task", choices=["sentiment", "next-word"], required=True, help="which model to serve")
+    parser.add_argument("--port", type=int, required=True, help="loopback port to listen on")
+    parser.add_argument("--max-batch-size", type=int, default=32, help="LitServe's batch size")
+    parser.add_argument("--batch-timeout", type=float, default=0.002, help="LitServe's batch wait, seconds")
+    args = parser.parse_args()
+    api_class = SentimentAPI if args.task == "sentiment" else NextWordAPI
+    path = "/v1/sentiment" if args.task == "sentiment" else "/v1/next-word"
+    api = api_class(max_batch_size=args.max_batch_size, batch_timeout=args.batch_timeout, api_path=path)
+    server = ls.LitServer(api, accelerator="cpu", workers_per_device=1)
+    server.run(host="127.0.0.1", port=args.port, log_level="warning", generate_client_file=False)

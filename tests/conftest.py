@@ -1,11 +1,29 @@
 """Fixtures shared by every test package: small artifacts made here, free loopback ports."""
 
 import socket
+import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.helpers import write_tiny_lm_artifact, write_tiny_sentiment_artifact
+
+
+def wait_until_ok(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll `url` until it answers 200; fail early if `process` (the server) exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"server exited: {process.stderr.read().decode() if process.stderr else ''}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{url} never answered 200"
+        time.sleep(0.1)
 
 
 def free_port() -> int:

@@ -10,7 +10,6 @@ import asyncio
 import shutil
 import signal
 import subprocess
-import time
 import venv
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_ok
 from tests.docker.dockerfile import REPO, stage_command, stage_copies, stage_environment
 
 pytestmark = pytest.mark.e2e
@@ -54,17 +53,8 @@ def image_server(image_venv: Path, tmp_path: Path) -> Iterator[tuple[str, subpro
     }
     process = subprocess.Popen(command, cwd=app, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
     try:
-        while True:
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else "server exited"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the image's command never became ready"
-            time.sleep(0.2)
+        wait_until_ok(f"{url}/readyz", 120, process)
         yield url, process
     finally:
         if process.poll() is None:

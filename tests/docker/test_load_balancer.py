@@ -7,14 +7,13 @@ import signal
 import string
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_ok
 from tests.docker.dockerfile import REPO
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -26,18 +25,6 @@ def start_replica(artifacts_dir: Path) -> tuple[int, subprocess.Popen[bytes]]:
     env = {**os.environ, "RNNSERVE_ARTIFACTS_DIR": str(artifacts_dir), "HOST": "127.0.0.1", "PORT": str(port)}
     process = subprocess.Popen([sys.executable, "-m", "service"], env=env, cwd=REPO, stderr=subprocess.DEVNULL)
     return port, process
-
-
-def wait_for(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, f"{url} never answered 200"
-        time.sleep(0.1)
 
 
 def render_nginx(tmp_path: Path, upstream_ports: list[int], listen_port: int) -> Path:
@@ -76,8 +63,8 @@ def balanced(artifacts_dir: Path, tmp_path: Path) -> Iterator[tuple[str, list[tu
     nginx = subprocess.Popen([NGINX, "-c", str(config), "-p", str(tmp_path)], stderr=subprocess.PIPE)
     try:
         for port, _ in replicas:
-            wait_for(f"http://127.0.0.1:{port}/readyz")
-        wait_for(f"http://127.0.0.1:{listen_port}/healthz")
+            wait_until_ok(f"http://127.0.0.1:{port}/readyz", 60)
+        wait_until_ok(f"http://127.0.0.1:{listen_port}/healthz", 60)
         yield f"http://127.0.0.1:{listen_port}", replicas
     finally:
         nginx.terminate()

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_ok
 
 ClientFactory = Callable[..., Any]
 
@@ -61,18 +60,20 @@ def live_server(artifacts_dir: Path) -> Iterator[LiveServer]:
     process = subprocess.Popen([sys.executable, "-m", "service"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"server exited: {process.stderr.read().decode() if process.stderr else ''}"
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server never became ready"
-            time.sleep(0.1)
+        wait_until_ok(f"{url}/readyz", 60, process)
         yield LiveServer(url, process)
     finally:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=30)
+
+
+COMMITTED_ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def committed_client() -> Iterator[TestClient]:
+    """The whole app serving the committed default artifacts."""
+    with TestClient(create_app(Settings(artifacts_dir=COMMITTED_ARTIFACTS))) as client:
+        wait_until_ready(client, timeout=60)
+        yield client

@@ -1,23 +1,6 @@
 """Integration: the committed default language model, served through the whole app."""
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from fastapi.testclient import TestClient
-
-from service.app import create_app
-from service.settings import Settings
-from tests.service.conftest import wait_until_ready
-
-COMMITTED = Path(__file__).resolve().parents[2] / "artifacts"
-
-
-@pytest.fixture(scope="module")
-def committed_client() -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(artifacts_dir=COMMITTED))) as client:
-        wait_until_ready(client, timeout=60)
-        yield client
 
 
 def test_committed_card_records_the_perplexity_bar(committed_client: TestClient) -> None:

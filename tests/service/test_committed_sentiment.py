@@ -1,23 +1,7 @@
 """Integration: the committed default sentiment artifact, served through the whole app."""
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
-
-from service.app import create_app
-from service.settings import Settings
-from tests.service.conftest import wait_until_ready
-
-COMMITTED = Path(__file__).resolve().parents[2] / "artifacts"
-
-
-@pytest.fixture(scope="module")
-def committed_client() -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(artifacts_dir=COMMITTED))) as client:
-        wait_until_ready(client, timeout=60)
-        yield client
 
 
 def classify(client: TestClient, texts: list[str]) -> list[dict[str, object]]:

@@ -5,13 +5,15 @@ from typing import Any
 
 from torch import nn
 
+from models.forecaster import Forecaster, ForecasterConfig
 from models.language_model import LanguageModel, LanguageModelConfig
 from models.sentiment import SentimentClassifier, SentimentConfig
 
-# arch.type -> (module class, its config dataclass). Later model kinds register here.
+# arch.type -> (module class, its config dataclass).
 ARCHITECTURES: dict[str, tuple[type[nn.Module], type[Any]]] = {
     "SentimentClassifier": (SentimentClassifier, SentimentConfig),
     "LanguageModel": (LanguageModel, LanguageModelConfig),
+    "Forecaster": (Forecaster, ForecasterConfig),
 }
 
 

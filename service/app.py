@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-from service.api.routes import health, language_model, models, sentiment
+from service.api.routes import forecast, health, language_model, models, sentiment
 from service.device import resolve_device
 from service.errors import install_error_handlers
 from service.log import configure_logging
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.registry = registry
     install_error_handlers(app)
-    for router in (health.router, models.router, sentiment.router, language_model.router):
+    for router in (health.router, models.router, sentiment.router, language_model.router, forecast.router):
         app.include_router(router)
     if settings.cors_origin_list:
         app.add_middleware(

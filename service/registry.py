@@ -15,13 +15,18 @@ from service.batching import MicroBatcher
 from service.errors import InvalidInput, ModelNotFound, ModelNotReady
 from service.metrics import Metrics
 from service.predictors.base import Predictor
+from service.predictors.forecast import ForecastPredictor
 from service.predictors.language_model import LanguageModelPredictor
 from service.predictors.sentiment import SentimentPredictor
 from service.settings import Settings
 
 logger = logging.getLogger("rnnserve.registry")
 
-PREDICTORS: dict[str, type[Predictor]] = {"sentiment": SentimentPredictor, "language-model": LanguageModelPredictor}
+PREDICTORS: dict[str, type[Predictor]] = {
+    "sentiment": SentimentPredictor,
+    "language-model": LanguageModelPredictor,
+    "forecast": ForecastPredictor,
+}
 
 
 class ModelStatus(StrEnum):

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import write_tiny_lm_artifact, write_tiny_sentiment_artifact
+from tests.helpers import write_tiny_forecast_artifact, write_tiny_lm_artifact, write_tiny_sentiment_artifact
 
 
 def wait_until_ok(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
@@ -34,11 +34,14 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Tiny sentiment models, a tiny language model, and a broken artifact beside them."""
+    """Tiny sentiment models, a tiny language model, tiny forecasters, and a broken artifact beside them."""
     root = tmp_path_factory.mktemp("artifacts")
     write_tiny_sentiment_artifact(root, "sentiment")
     write_tiny_sentiment_artifact(root, "sentiment-gru", cell="gru", max_length=8)
     write_tiny_lm_artifact(root, "lm-ptb")
+    write_tiny_forecast_artifact(root, "forecast-univariate", ["value"], "value")
+    write_tiny_forecast_artifact(root, "forecast-ohlcv", ["Open", "High", "Low", "Close", "Volume"], "Close", max_horizon=3)
+    write_tiny_forecast_artifact(root, "forecast-sine", ["value"], "value", multi_step="recursive", max_horizon=50)
     (root / "broken").mkdir()
     (root / "broken" / "card.json").write_text("{ not json")
     return root

@@ -9,6 +9,7 @@ import torch
 
 from models import architectures
 from models.artifact import FORMAT_VERSION, ModelCard, write_artifact
+from models.forecaster import Forecaster, ForecasterConfig
 from models.language_model import LanguageModel, LanguageModelConfig
 from models.sentiment import SentimentClassifier, SentimentConfig
 from training.lm_tokenizer import build_ptb_tokenizer
@@ -117,4 +118,53 @@ def write_tiny_lm_artifact(directory: Path, name: str = "lm-ptb", cell: str = "l
         created="2026-01-01T00:00:00+00:00",
     )
     write_artifact(directory / name, card, model, build_ptb_tokenizer(words))
+    return directory / name
+
+
+TINY_QUANTILES = (0.05, 0.1, 0.5, 0.9, 0.95)
+
+
+def write_tiny_forecast_artifact(
+    directory: Path,
+    name: str,
+    features: list[str],
+    target: str,
+    multi_step: str = "direct",
+    context_length: int = 8,
+    max_horizon: int = 6,
+) -> Path:
+    """An untrained forecaster with made-up conformal offsets that widen with the horizon."""
+    torch.manual_seed(0)
+    config = ForecasterConfig(
+        input_size=len(features),
+        hidden_size=8,
+        num_layers=2,
+        multi_step=multi_step,  # type: ignore[arg-type]
+        max_horizon=max_horizon,
+        target_index=features.index(target),
+    )
+    model = Forecaster(config).eval()
+    z_scores = {0.05: -1.64, 0.1: -1.28, 0.5: 0.0, 0.9: 1.28, 0.95: 1.64}
+    card = ModelCard(
+        format=FORMAT_VERSION,
+        name=name,
+        version=f"test-{name}-1",
+        task="forecast",
+        arch=architectures.describe(model),
+        io={
+            "features": features,
+            "target": target,
+            "context_length": context_length,
+            "max_horizon": max_horizon,
+            "multi_step": multi_step,
+            "scaling": {"method": "window", "min_scale": [1e-3] * len(features), "fitted_on": "train part"},
+            "quantiles": {str(q): [z_scores[q] * (1 + 0.1 * h) for h in range(max_horizon)] for q in TINY_QUANTILES},
+        },
+        license="test data",
+        metrics={"test_mase": 1.0},
+        data={"dataset": "generated"},
+        training={"seed": 0},
+        created="2026-01-01T00:00:00+00:00",
+    )
+    write_artifact(directory / name, card, model)
     return directory / name

@@ -4,7 +4,7 @@ import argparse
 
 import torch
 
-from training import language_model, sentiment
+from training import forecast, language_model, sentiment
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     lm_parser = tasks.add_parser("lm", help="word-level RNN language model (PTB, WikiText-2)")
     language_model.add_arguments(lm_parser)
     lm_parser.set_defaults(func=language_model.train)
+    forecast_parser = tasks.add_parser("forecast", help="LSTM time-series forecaster (classic series, stocks, sine)")
+    forecast.add_arguments(forecast_parser)
+    forecast_parser.set_defaults(func=forecast.train)
     return parser
 
 

@@ -1,11 +1,15 @@
 """Pictures that go beside an artifact, rendered to PNG bytes."""
 
 import io
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display on training machines
 import matplotlib.pyplot as plt  # noqa: E402
+
+if TYPE_CHECKING:
+    from training.forecast_eval import ForecastPicture
 
 
 def loss_curves_png(train_loss: list[float], validation_loss: list[float], title: str) -> bytes:
@@ -17,6 +21,26 @@ def loss_curves_png(train_loss: list[float], validation_loss: list[float], title
     axes.set_ylabel("loss")
     axes.set_title(title)
     axes.legend()
+    axes.grid(alpha=0.3)
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def forecast_png(picture: "ForecastPicture") -> bytes:
+    """History, actual continuation, forecast and its 80% conformal band on one held-out window."""
+    figure, axes = plt.subplots(figsize=(8, 4))
+    past = range(len(picture.history))
+    future = range(len(picture.history), len(picture.history) + len(picture.forecast))
+    axes.plot(past, picture.history, color="black", linewidth=1, label="history")
+    axes.plot(future, picture.actual, color="black", linestyle="--", linewidth=1, label="actual")
+    axes.plot(future, picture.forecast, color="tab:blue", linewidth=1.5, label="forecast")
+    axes.fill_between(future, picture.lower, picture.upper, color="tab:blue", alpha=0.2, label="80% interval")
+    axes.set_xlabel("step")
+    axes.set_title(picture.title)
+    axes.legend(loc="best")
     axes.grid(alpha=0.3)
     buffer = io.BytesIO()
     figure.tight_layout()

@@ -38,7 +38,15 @@ def test_readiness_is_503_while_loading_then_200_despite_a_broken_extra(
         body = client.get("/readyz").json()
         assert body["ready"] is True
         statuses = {model["name"]: model["status"] for model in body["models"]}
-        assert statuses == {"broken": "failed", "lm-ptb": "ready", "sentiment": "ready", "sentiment-gru": "ready"}
+        assert statuses == {
+            "broken": "failed",
+            "lm-ptb": "ready",
+            "sentiment": "ready",
+            "sentiment-gru": "ready",
+            "forecast-univariate": "ready",
+            "forecast-ohlcv": "ready",
+            "forecast-sine": "ready",
+        }
 
 
 def test_readiness_stays_503_while_the_default_model_has_failed(make_client: ClientFactory) -> None:

@@ -1,0 +1,77 @@
+"""POST /v1/forecast."""
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from service.schemas.common import ModelName
+
+MAX_HISTORY_ROWS = 10_000
+MAX_FEATURES = 32
+MAX_HORIZON = 1_000  # the schema's ceiling; each model's card sets its own, at most this
+MAX_QUANTILES = 16
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Row = Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_FEATURES)]
+
+
+class ForecastRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "history": [112, 118, 132, 129, 121, 135, 148, 148, 136, 119, 104, 118] * 4,
+                    "horizon": 12,
+                    "quantiles": [0.1, 0.9],
+                }
+            ]
+        },
+    )
+
+    history: list[FiniteFloat | Row] = Field(
+        min_length=1,
+        max_length=MAX_HISTORY_ROWS,
+        description=f"past values, oldest first: numbers for a one-feature model, or rows of the model's features; "
+        f"at least the model's context_length and at most {MAX_HISTORY_ROWS:,} rows; finite numbers only",
+    )
+    horizon: int = Field(ge=1, le=MAX_HORIZON, description="steps to forecast, at most the model's max_horizon")
+    quantiles: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
+        default_factory=list,
+        max_length=MAX_QUANTILES,
+        description="interval levels to return, among the model's card `io.quantiles` (e.g. 0.1 and 0.9)",
+    )
+    model: ModelName = None
+
+    @field_validator("history")
+    @classmethod
+    def _rows_alike(cls, history: list[float | list[float]]) -> list[float | list[float]]:
+        """All numbers, or all rows of one length: a ragged or mixed history is refused."""
+        is_row = [isinstance(value, list) for value in history]
+        if not any(is_row):
+            return history
+        if not all(is_row):
+            first_number = is_row.index(False)
+            raise ValueError(f"history mixes rows and numbers (item {first_number} is a number): send one kind")
+        width = len(history[0])  # type: ignore[arg-type]
+        for index, row in enumerate(history):
+            if len(row) != width:  # type: ignore[arg-type]
+                raise ValueError(f"history is ragged: row {index} has {len(row)} values, row 0 has {width}")  # type: ignore[arg-type]
+        return history
+
+    @field_validator("quantiles")
+    @classmethod
+    def _distinct(cls, quantiles: list[float]) -> list[float]:
+        if len(set(quantiles)) != len(quantiles):
+            raise ValueError("quantiles must be distinct")
+        return quantiles
+
+
+class ForecastResponse(BaseModel):
+    model: str
+    version: str
+    horizon: int
+    forecast: list[float] = Field(description="the point forecast of the target, one value per step")
+    quantiles: dict[str, list[float]] = Field(
+        description="per requested level (keyed as given, e.g. '0.1'), the conformal bound per step; empty when none asked"
+    )

@@ -1,0 +1,130 @@
+"""POST /v1/forecast on tiny forecasters: shapes, intervals, batching, and every bad input's 4xx."""
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from models.artifact import load_artifact
+from service.predictors.forecast import ForecastPredictor
+from tests.helpers import write_tiny_forecast_artifact
+
+SEASONAL = [100 + 10 * math.sin(2 * math.pi * t / 12) for t in range(40)]
+OHLCV = [[v, v + 2, v - 2, v + 1, 1e6 + 1000 * t] for t, v in enumerate(SEASONAL)]
+
+
+def test_forecast_returns_the_horizon_and_ordered_bounds(client: TestClient) -> None:
+    response = client.post("/v1/forecast", json={"history": SEASONAL, "horizon": 5, "quantiles": [0.1, 0.9, 0.5]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == "forecast-univariate" and body["version"] == "test-forecast-univariate-1"
+    assert body["horizon"] == 5 and len(body["forecast"]) == 5
+    assert set(body["quantiles"]) == {"0.1", "0.9", "0.5"}
+    for low, mid, high, point in zip(
+        body["quantiles"]["0.1"], body["quantiles"]["0.5"], body["quantiles"]["0.9"], body["forecast"], strict=True
+    ):
+        assert low < mid < high
+        assert mid == pytest.approx(point)  # the tiny card's median offset is 0
+    # Bounds widen with the horizon, as the card's offsets do.
+    widths = [h - low for low, h in zip(body["quantiles"]["0.1"], body["quantiles"]["0.9"], strict=True)]
+    assert widths == sorted(widths)
+
+
+def test_forecast_without_quantiles_returns_none(client: TestClient) -> None:
+    body = client.post("/v1/forecast", json={"history": SEASONAL, "horizon": 1}).json()
+    assert body["quantiles"] == {} and len(body["forecast"]) == 1
+
+
+def test_forecast_follows_the_series_level(client: TestClient) -> None:
+    """Windows are normalized: shifting and scaling the history shifts and scales the forecast."""
+    base = client.post("/v1/forecast", json={"history": SEASONAL, "horizon": 4}).json()["forecast"]
+    moved = [1000 + 3 * value for value in SEASONAL]
+    shifted = client.post("/v1/forecast", json={"history": moved, "horizon": 4}).json()["forecast"]
+    assert shifted == pytest.approx([1000 + 3 * value for value in base], rel=1e-4)
+
+
+def test_multivariate_model_takes_rows(client: TestClient) -> None:
+    response = client.post(
+        "/v1/forecast", json={"model": "forecast-ohlcv", "history": OHLCV, "horizon": 3, "quantiles": [0.05, 0.95]}
+    )
+    assert response.status_code == 200, response.text
+    assert len(response.json()["forecast"]) == 3 and len(response.json()["quantiles"]["0.95"]) == 3
+
+
+def test_recursive_model_forecasts_past_its_context(client: TestClient) -> None:
+    body = client.post("/v1/forecast", json={"model": "forecast-sine", "history": SEASONAL, "horizon": 50}).json()
+    assert len(body["forecast"]) == 50 and all(math.isfinite(value) for value in body["forecast"])
+
+
+def test_model_detail_shows_the_forecast_io_and_a_working_example(client: TestClient) -> None:
+    detail = client.get("/v1/models/forecast-ohlcv").json()
+    io = detail["card"]["io"]
+    assert io["features"] == ["Open", "High", "Low", "Close", "Volume"] and io["target"] == "Close"
+    assert io["context_length"] == 8 and io["max_horizon"] == 3 and "0.1" in io["quantiles"]
+    response = client.post("/v1/forecast", json=detail["example_request"])
+    assert response.status_code == 200, response.text
+
+
+def _error(client: TestClient, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    response = client.post("/v1/forecast", json=body)
+    return response.status_code, response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "loc_start"),
+    [
+        ({"history": SEASONAL[:5], "horizon": 2}, 422, ["body", "history"]),  # shorter than the context
+        ({"history": SEASONAL, "horizon": 7}, 422, ["body", "horizon"]),  # beyond the card's max (6)
+        ({"history": SEASONAL, "horizon": 0}, 422, ["body", "horizon"]),
+        ({"history": SEASONAL, "horizon": 1001}, 422, ["body", "horizon"]),  # beyond the schema's ceiling
+        ({"history": [1.0] * 10_001, "horizon": 1}, 422, ["body", "history"]),
+        ({"history": [], "horizon": 1}, 422, ["body", "history"]),
+        ({"history": SEASONAL, "horizon": 2, "quantiles": [0.3]}, 422, ["body", "quantiles", 0]),  # not offered
+        ({"history": SEASONAL, "horizon": 2, "quantiles": [1.5]}, 422, ["body", "quantiles", 0]),
+        ({"history": SEASONAL, "horizon": 2, "quantiles": [0.1, 0.1]}, 422, ["body", "quantiles"]),
+        ({"history": [[1.0, 2.0]] * 4 + [[1.0]] * 6, "horizon": 2}, 422, ["body", "history"]),  # ragged rows
+        ({"history": [[1.0]] * 5 + [2.0] * 5, "horizon": 2}, 422, ["body", "history"]),  # rows and numbers mixed
+        ({"history": OHLCV, "horizon": 2}, 422, ["body", "history"]),  # rows for a one-feature model
+        ({"model": "forecast-ohlcv", "history": SEASONAL, "horizon": 2}, 422, ["body", "history"]),  # numbers, not rows
+        ({"history": ["a"] * 10, "horizon": 2}, 422, ["body", "history"]),
+        ({"history": SEASONAL, "horizon": 2, "model": "sentiment"}, 422, []),  # another task's model
+        ({"history": SEASONAL, "horizon": 2, "model": "nope"}, 404, []),
+        ({"history": SEASONAL, "horizon": 2, "extra": 1}, 422, ["body", "extra"]),
+    ],
+)
+def test_bad_forecast_requests_get_a_clear_error(
+    client: TestClient, body: dict[str, Any], status: int, loc_start: list[str | int]
+) -> None:
+    code, error = _error(client, body)
+    assert code == status
+    assert error["code"] == ("model_not_found" if status == 404 else "invalid_input")
+    if loc_start:
+        assert any(detail["loc"][: len(loc_start)] == loc_start for detail in error["details"]), error
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_refused_with_the_field_named(client: TestClient, literal: str) -> None:
+    values = ", ".join(["1.0"] * 9 + [literal])
+    response = client.post(
+        "/v1/forecast", content=f'{{"history": [{values}], "horizon": 2}}', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    details = response.json()["error"]["details"]
+    assert any(detail["loc"][:3] == ["body", "history", 9] for detail in details), details
+
+
+def test_batched_forecasts_equal_single_ones(tmp_path: Path) -> None:
+    for name, multi_step in (("direct", "direct"), ("recursive", "recursive")):
+        artifact = load_artifact(write_tiny_forecast_artifact(tmp_path, name, ["value"], "value", multi_step, max_horizon=12))
+        predictor = ForecastPredictor(artifact, torch.device("cpu"))
+        histories = [[10 + ((t * (k + 3)) % 7) * (k + 1) for t in range(8 + k)] for k in range(5)]
+        items = [predictor.preprocess(history, 2 + 2 * k, [0.1]) for k, history in enumerate(histories)]
+        batched = predictor.forward(items)
+        for item, together in zip(items, batched, strict=True):
+            [alone] = predictor.forward([item])
+            assert len(together.forecast) == item.horizon
+            assert together.forecast == pytest.approx(alone.forecast, abs=1e-5)
+            assert together.scale == pytest.approx(alone.scale, abs=1e-5)

@@ -1,0 +1,230 @@
+"""Held-out evaluation of a forecaster beside its baselines; shared by training and bench/forecast_quality.py.
+
+- sine: 1000 free-running steps from step 1000 of each test wave: MSE against the true
+  continuation, beside predicting the last value and predicting zeros.
+- univariate / csv: one forecast of the whole test tail from its start, per series: MAE,
+  MAE relative to seasonal naive, MASE, beside naive and seasonal naive.
+- stocks: a forecast of the next `max_horizon` closes from every day of the test year:
+  MAE at step 1 and over all steps, MASE, beside persistence (the last close).
+
+Every kind also reports the coverage of the central interval (0.1 to 0.9) on the same values.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.forecaster import Forecaster, forecast_values
+from training import forecast_metrics as fm
+from training.conformal import coverage, interval
+from training.forecast_data import SeriesSet, window_origins, windows_at
+
+INTERVAL = ("0.1", "0.9")  # the central 80% band reported by every evaluation
+
+
+@dataclass
+class ForecastPicture:
+    """One held-out window, for forecast.png."""
+
+    title: str
+    history: np.ndarray
+    actual: np.ndarray
+    forecast: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+@dataclass
+class Evaluation:
+    rows: list[dict[str, Any]]  # one per series (or one for all sine waves), for printing
+    metrics: dict[str, float]  # flat, for the card
+    picture: ForecastPicture | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def predict(
+    model: Forecaster, contexts: np.ndarray, horizon: int, min_scale: list[float], batch_size: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """contexts (n, T, F) -> (forecasts (n, horizon), target window scales (n,)), in data units, on the CPU."""
+    model.eval()
+    forecasts, scales = [], []
+    floor = torch.tensor(min_scale, dtype=torch.float32)
+    with torch.inference_mode():
+        for start in range(0, len(contexts), batch_size):
+            batch = torch.from_numpy(contexts[start : start + batch_size]).float()
+            values, scale = forecast_values(model, batch, horizon, floor)
+            forecasts.append(values.double().numpy())
+            scales.append(scale.double().numpy())
+    return np.concatenate(forecasts), np.concatenate(scales)
+
+
+def calibration_residuals(
+    model: Forecaster, series_set: SeriesSet, context: int, horizon: int, min_scale: list[float], stride: int
+) -> np.ndarray:
+    """(actual - forecast) / window scale for every calibration window: (n, horizon)."""
+    residuals = []
+    for series in series_set.series:
+        origins = window_origins(series, "calibration", context, horizon, stride)
+        if len(origins) == 0:
+            continue
+        contexts, targets = windows_at(series, origins, context, horizon)
+        forecasts, scales = predict(model, contexts, horizon, min_scale)
+        residuals.append((targets - forecasts) / scales[:, None])
+    if not residuals:
+        raise ValueError(f"no calibration window of context {context} and horizon {horizon} fits in any series")
+    return np.concatenate(residuals)
+
+
+def _band(forecasts: np.ndarray, scales: np.ndarray, io: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    quantiles = io["quantiles"]
+    return interval(forecasts, scales, quantiles[INTERVAL[0]]), interval(forecasts, scales, quantiles[INTERVAL[1]])
+
+
+def evaluate(model: Forecaster, series_set: SeriesSet, io: dict[str, Any]) -> Evaluation:
+    if series_set.kind == "sine":
+        return _evaluate_sine(model, series_set, io)
+    if series_set.kind == "stocks":
+        return _evaluate_rolling(model, series_set, io)
+    return _evaluate_tails(model, series_set, io)
+
+
+def _evaluate_sine(model: Forecaster, series_set: SeriesSet, io: dict[str, Any]) -> Evaluation:
+    context, horizon = io["context_length"], io["max_horizon"]
+    tests = [s for s in series_set.series if "test" in s.parts]
+    contexts, targets = [], []
+    for series in tests:
+        origin = np.array([series.parts["test"][0]])
+        window, target = windows_at(series, origin, context, horizon)
+        contexts.append(window)
+        targets.append(target)
+    x, y = np.concatenate(contexts), np.concatenate(targets)  # (waves, context, 1), (waves, horizon)
+    forecasts, scales = predict(model, x, horizon, io["scaling"]["min_scale"])
+    lower, upper = _band(forecasts, scales, io)
+    last_value = fm.naive(x[:, :, 0], horizon)
+    row = {
+        "series": f"{len(tests)} held-out waves",
+        "steps": horizon,
+        "mse": fm.mse(forecasts, y),
+        "mae": fm.mae(forecasts, y),
+        "mse_naive": fm.mse(last_value, y),
+        "mse_zeros": fm.mse(np.zeros_like(y), y),
+        "coverage_80": coverage(y, lower, upper),
+    }
+    metrics = {
+        "test_mse_free_running": row["mse"],
+        "test_mae_free_running": row["mae"],
+        "test_mse_naive": row["mse_naive"],
+        "test_mse_zeros": row["mse_zeros"],
+        "test_coverage_80": row["coverage_80"],
+    }
+    picture = ForecastPicture(
+        f"sine: {horizon} free-running steps, held-out wave", x[0, :, 0], y[0], forecasts[0], lower[0], upper[0]
+    )
+    return Evaluation([row], _rounded(metrics), picture)
+
+
+def _evaluate_tails(model: Forecaster, series_set: SeriesSet, io: dict[str, Any]) -> Evaluation:
+    context, max_horizon = io["context_length"], io["max_horizon"]
+    rows, metrics, picture = [], {}, None
+    beaten = 0
+    for series in series_set.series:
+        start, end = series.parts["test"]
+        horizon = end - start
+        if horizon > max_horizon:
+            raise ValueError(f"{series.name}: test tail of {horizon} is longer than the model's max horizon {max_horizon}")
+        window, actual = windows_at(series, np.array([start]), context, horizon)
+        forecasts, scales = predict(model, window, horizon, io["scaling"]["min_scale"])
+        lower, upper = _band(forecasts, scales, io)
+        past = series.values[:start, series.target_index].astype(np.float64)
+        naive_mae = fm.mae(fm.naive(past, horizon), actual[0])
+        seasonal_mae = fm.mae(fm.seasonal_naive(past, horizon, series.season), actual[0])
+        model_mae = fm.mae(forecasts[0], actual[0])
+        scale = fm.in_sample_scale(past, series.season)
+        row = {
+            "series": series.name,
+            "steps": horizon,
+            "season": series.season,
+            "mae": model_mae,
+            "mae_naive": naive_mae,
+            "mae_seasonal_naive": seasonal_mae,
+            "relative_mae": model_mae / seasonal_mae,
+            "mase": model_mae / scale,
+            "mase_naive": naive_mae / scale,
+            "mase_seasonal_naive": seasonal_mae / scale,
+            "coverage_80": coverage(actual, lower, upper),
+        }
+        rows.append(row)
+        beaten += row["relative_mae"] <= 1.0
+        key = series.name.replace("-", "_")
+        metrics[f"test_relative_mae_{key}"] = row["relative_mae"]
+        metrics[f"test_mase_{key}"] = row["mase"]
+        metrics[f"test_coverage_80_{key}"] = row["coverage_80"]
+        if picture is None:
+            shown = min(start, 4 * horizon)
+            picture = ForecastPicture(
+                f"{series.name}: last {horizon} steps held out",
+                past[-shown:],
+                actual[0],
+                forecasts[0],
+                lower[0],
+                upper[0],
+            )
+    metrics["test_series_at_or_below_seasonal_naive"] = float(beaten)
+    metrics["test_mase"] = float(np.mean([row["mase"] for row in rows]))
+    return Evaluation(rows, _rounded(metrics), picture)
+
+
+def _evaluate_rolling(model: Forecaster, series_set: SeriesSet, io: dict[str, Any]) -> Evaluation:
+    context, horizon = io["context_length"], io["max_horizon"]
+    rows, metrics, picture = [], {}, None
+    for series in series_set.series:
+        origins = window_origins(series, "test", context, horizon)
+        windows, actual = windows_at(series, origins, context, horizon)
+        forecasts, scales = predict(model, windows, horizon, io["scaling"]["min_scale"])
+        lower, upper = _band(forecasts, scales, io)
+        persistence = fm.naive(windows[:, :, series.target_index].astype(np.float64), horizon)
+        past = series.values[: series.parts["test"][0], series.target_index].astype(np.float64)
+        scale = fm.in_sample_scale(past, 1)
+        row = {
+            "series": series.name,
+            "origins": len(origins),
+            "mae_step1": fm.mae(forecasts[:, 0], actual[:, 0]),
+            "mae_step1_naive": fm.mae(persistence[:, 0], actual[:, 0]),
+            "mae": fm.mae(forecasts, actual),
+            "mae_naive": fm.mae(persistence, actual),
+            "mase_step1": fm.mae(forecasts[:, 0], actual[:, 0]) / scale,
+            "mase_step1_naive": fm.mae(persistence[:, 0], actual[:, 0]) / scale,
+            "mase": fm.mae(forecasts, actual) / scale,
+            "mase_naive": fm.mae(persistence, actual) / scale,
+            "coverage_80": coverage(actual, lower, upper),
+        }
+        row["relative_mae"] = row["mae"] / row["mae_naive"]
+        rows.append(row)
+        if picture is None:
+            picture = ForecastPicture(
+                f"{series.name}: next {horizon} closes from the test year's last origin",
+                windows[-1, :, series.target_index],
+                actual[-1],
+                forecasts[-1],
+                lower[-1],
+                upper[-1],
+            )
+    for key in ("mase_step1", "mase_step1_naive", "mase", "mase_naive", "relative_mae", "coverage_80"):
+        metrics[f"test_{key}"] = float(np.mean([row[key] for row in rows]))
+    return Evaluation(rows, _rounded(metrics), picture)
+
+
+def _rounded(metrics: dict[str, float]) -> dict[str, float]:
+    return {key: round(float(value), 5) for key, value in metrics.items()}
+
+
+def format_rows(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of evaluation rows."""
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

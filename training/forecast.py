@@ -36,10 +36,10 @@ from training.provenance import now_iso, pick_device, seed_everything, training_
 # Per preset: context length, most horizon, multi-step mode, loss, and the stride between
 # validation and calibration origins (recursive rollouts are long, so those are spaced out).
 PRESETS: dict[str, dict[str, Any]] = {
-    "univariate": {"context": 48, "horizon": 30, "multi_step": "direct", "loss": "l1", "eval_stride": 1},
-    "stocks": {"context": 30, "horizon": 5, "multi_step": "direct", "loss": "l1", "eval_stride": 1},
-    "csv": {"context": 48, "horizon": 24, "multi_step": "direct", "loss": "l1", "eval_stride": 1},
-    "sine": {"context": 160, "horizon": 1000, "multi_step": "recursive", "loss": "mse", "eval_stride": 60},
+    "univariate": {"context": 48, "horizon": 30, "multi_step": "direct", "loss": "l1", "eval_stride": 1, "synthetic": 0.5},
+    "stocks": {"context": 30, "horizon": 5, "multi_step": "direct", "loss": "l1", "eval_stride": 1, "synthetic": 0.0},
+    "csv": {"context": 48, "horizon": 24, "multi_step": "direct", "loss": "l1", "eval_stride": 1, "synthetic": 0.0},
+    "sine": {"context": 160, "horizon": 1000, "multi_step": "recursive", "loss": "mse", "eval_stride": 60, "synthetic": 0.0},
 }
 LICENSES = {
     "univariate": "Time Series Data Library series (Hyndman) via jbrownlee/Datasets: no license stated",
@@ -74,6 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rollout-start", type=int, default=50, help="recursive: free-running steps trained in epoch 1, growing each epoch"
     )
     parser.add_argument("--rollout-max", type=int, default=400, help="recursive: most free-running steps trained")
+    parser.add_argument(
+        "--synthetic-share", type=float, default=None, help="share of training windows drawn from synthetic seasonal series"
+    )
     parser.add_argument("--seed", type=int, default=7, help="random seed for init, sampling and the sine waves")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--checkpoint-dir", type=Path, default=None, help="resume from / save to this folder each epoch")
@@ -99,6 +102,7 @@ def resolve_preset(args: argparse.Namespace) -> None:
     args.horizon = args.horizon or preset["horizon"]
     args.multi_step = args.multi_step or preset["multi_step"]
     args.name = args.name or f"forecast-{args.preset}"
+    args.synthetic_share = preset["synthetic"] if args.synthetic_share is None else args.synthetic_share
 
 
 def normalized_pair(
@@ -115,22 +119,32 @@ def loss_function(kind: str) -> torch.nn.Module:
 
 
 class WindowSampler:
-    """Training batches drawn from every series in equal shares (the short series count as much as the long)."""
+    """Training batches drawn from every series in equal shares (the short series count as much as the long),
+    plus, for one-feature models, a share of windows cut from fresh synthetic seasonal series."""
 
-    def __init__(self, series_set: SeriesSet, context: int, horizon: int, rng: np.random.Generator) -> None:
+    def __init__(
+        self, series_set: SeriesSet, context: int, horizon: int, rng: np.random.Generator, synthetic_share: float = 0.0
+    ) -> None:
         self.pools = [(contexts, targets) for _, contexts, targets in part_windows(series_set, "train", context, horizon)]
         if not self.pools:
             raise ValueError(f"no training window of context {context} and horizon {horizon} fits in any series")
+        self.context, self.horizon = context, horizon
+        self.synthetic_share = synthetic_share
         self.rng = rng
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        picks = self.rng.integers(len(self.pools), size=size)
+        synthetic = int(self.rng.binomial(size, self.synthetic_share))
+        picks = self.rng.integers(len(self.pools), size=size - synthetic)
         contexts, targets = [], []
         for pool_index in picks:
             pool_contexts, pool_targets = self.pools[pool_index]
             row = self.rng.integers(len(pool_contexts))
             contexts.append(pool_contexts[row])
             targets.append(pool_targets[row])
+        if synthetic:
+            series = forecast_data.synthetic_series(self.rng, synthetic, self.context + self.horizon)  # (n, T + H)
+            contexts.extend(series[:, : self.context, None])
+            targets.extend(series[:, self.context :])
         return torch.from_numpy(np.stack(contexts)), torch.from_numpy(np.stack(targets))
 
 
@@ -193,7 +207,7 @@ def train(args: argparse.Namespace) -> ModelCard:
         if stop:
             break
         horizon = min(args.rollout_max, args.rollout_start * epoch, args.horizon) if recursive else args.horizon
-        sampler = WindowSampler(series_set, args.context, horizon, rng)
+        sampler = WindowSampler(series_set, args.context, horizon, rng, args.synthetic_share)
         model.train()
         total = 0.0
         progress = tqdm(range(args.steps_per_epoch), desc=f"epoch {epoch}", leave=False, mininterval=5)

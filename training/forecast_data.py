@@ -105,8 +105,8 @@ def cut_parts(length: int, test_length: int) -> dict[str, tuple[int, int]]:
     if not 0 < test_length < length:
         raise ValueError(f"test length {test_length} must be within 1..{length - 1}")
     fit_end = length - test_length
-    train_end = int(fit_end * PART_FRACTIONS["train"])
-    validation_end = int(fit_end * (PART_FRACTIONS["train"] + PART_FRACTIONS["validation"]))
+    train_end = round(fit_end * PART_FRACTIONS["train"])
+    validation_end = round(fit_end * (PART_FRACTIONS["train"] + PART_FRACTIONS["validation"]))
     return {
         "train": (0, train_end),
         "validation": (train_end, validation_end),
@@ -220,3 +220,28 @@ def fitted_min_scale(series_set: SeriesSet, context: int) -> list[float]:
         raise ValueError(f"no training window of context {context} fits in any series")
     median = np.median(np.concatenate(spreads), axis=0)
     return [max(1e-6, float(value) * 0.01) if math.isfinite(value) else 1e-6 for value in median]
+
+
+SYNTHETIC_SEASONS = (4, 7, 7, 12, 12, 12, 24, 52)
+
+
+def synthetic_series(rng: np.random.Generator, count: int, length: int) -> np.ndarray:
+    """Random trend x season + noise series, (count, length): extra training windows for the univariate model.
+
+    The few real series are short (airline has 144 months); these teach the model to carry a
+    season and a trend forward and to average noise away. Half are multiplicative (the season
+    grows with the level, as airline passengers do), half additive; some noise is a random walk.
+    """
+    steps = np.arange(length)[None, :]  # (1, length)
+    season = rng.choice(SYNTHETIC_SEASONS, size=(count, 1))
+    phase = rng.uniform(0, 2 * np.pi, size=(count, 1))
+    shape = np.sin(2 * np.pi * steps / season + phase) + rng.uniform(-0.5, 0.5, (count, 1)) * np.sin(
+        4 * np.pi * steps / season + 2 * phase
+    )
+    amplitude = rng.uniform(0.0, 0.4, (count, 1)) * (rng.random((count, 1)) < 0.8)
+    trend = 1 + rng.uniform(-0.005, 0.02, (count, 1)) * steps
+    multiplicative = rng.random((count, 1)) < 0.5
+    clean = np.where(multiplicative, trend * (1 + amplitude * shape), trend + amplitude * shape)
+    white = rng.normal(0, 1, (count, length)) * rng.uniform(0, 0.15, (count, 1))
+    walk = np.cumsum(rng.normal(0, 1, (count, length)), axis=1) * rng.uniform(0, 0.03, (count, 1))
+    return (clean + white + walk * (rng.random((count, 1)) < 0.3)).astype(np.float32)

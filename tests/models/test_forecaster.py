@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+from models.forecaster import Forecaster, ForecasterConfig, forecast_values, normalize_window
+
+
+def tiny(multi_step: str = "direct", features: int = 1, max_horizon: int = 6) -> Forecaster:
+    torch.manual_seed(0)
+    return Forecaster(ForecasterConfig(features, 8, 2, multi_step, max_horizon)).eval()  # type: ignore[arg-type]
+
+
+def test_windows_are_standardized_per_feature_and_flat_ones_use_the_floor() -> None:
+    window = torch.stack([torch.arange(10.0), torch.full((10,), 5.0)], dim=1)[None]  # (1, 10, 2)
+    normalized, center, scale = normalize_window(window, torch.tensor([1e-3, 0.5]))
+    assert normalized[0, :, 0].mean().item() == pytest.approx(0, abs=1e-6)
+    assert normalized[0, :, 0].std(unbiased=False).item() == pytest.approx(1, abs=1e-5)
+    assert center.tolist() == [[4.5, 5.0]] and scale[0, 1].item() == 0.5  # a constant feature is divided by its floor
+    assert torch.all(normalized[0, :, 1] == 0)
+
+
+def test_direct_head_emits_the_asked_steps_and_refuses_others() -> None:
+    model = tiny()
+    assert model(torch.randn(3, 12, 1), 4).shape == (3, 4)
+    with pytest.raises(ValueError, match="horizon"):
+        model(torch.randn(3, 12, 1), 7)
+
+
+def test_recursive_forecast_feeds_each_prediction_back() -> None:
+    model = tiny("recursive", max_horizon=20)
+    window = torch.randn(2, 12, 1)
+    with torch.inference_mode():
+        produced = model(window, 5)
+        # The same rollout by hand: one step from the window, then each output as the next input.
+        outputs, state = model.lstm(window)
+        step = model.head(outputs[:, -1])
+        manual = [step]
+        for _ in range(4):
+            outputs, state = model.lstm(step[:, None, :], state)
+            step = model.head(outputs[:, -1])
+            manual.append(step)
+    assert torch.allclose(produced, torch.cat(manual, dim=1), atol=1e-6)
+    assert torch.allclose(model(window, 3), produced[:, :3], atol=1e-6)  # a shorter horizon is a prefix
+
+
+def test_recursive_needs_exactly_one_feature_and_target_must_exist() -> None:
+    with pytest.raises(ValueError, match="one feature"):
+        ForecasterConfig(2, 8, 1, "recursive", 5)
+    with pytest.raises(ValueError, match="target_index"):
+        ForecasterConfig(2, 8, 1, "direct", 5, target_index=2)
+
+
+def test_forecasts_move_with_the_level_and_unit_of_the_history() -> None:
+    model = tiny(features=2)
+    model.config.target_index = 1
+    history = torch.randn(4, 16, 2)
+    floor = torch.full((2,), 1e-6)
+    with torch.inference_mode():
+        base, base_scale = forecast_values(model, history, 3, floor)
+        moved, moved_scale = forecast_values(model, 50 + 7 * history, 3, floor)
+    assert torch.allclose(moved, 50 + 7 * base, atol=1e-3)
+    assert torch.allclose(moved_scale, 7 * base_scale, atol=1e-4)

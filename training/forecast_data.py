@@ -119,8 +119,9 @@ def load_univariate(folder: Path) -> SeriesSet:
     series, files = [], {}
     for name, spec in UNIVARIATE_SERIES.items():
         path = folder / spec.file
-        values, features = read_csv_columns(path, [spec.column])
-        series.append(Series(name, values, features, spec.column, spec.season, cut_parts(len(values), spec.test_length)))
+        values, _ = read_csv_columns(path, [spec.column])
+        # One model for any single series: its one feature is just "value", whatever the file calls it.
+        series.append(Series(name, values, ["value"], "value", spec.season, cut_parts(len(values), spec.test_length)))
         files[spec.file] = sha256_of(path)
     return SeriesSet("univariate", series, files)
 

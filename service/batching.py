@@ -17,6 +17,7 @@ class _Pending:
     deadline: float  # time.monotonic() seconds
     future: asyncio.Future[Any]
     queued_at: float = field(default_factory=time.monotonic)
+    started: bool = False  # taken into a forward pass: its answer is coming, deadline or not
 
 
 class MicroBatcher:
@@ -69,8 +70,13 @@ class MicroBatcher:
         for entry in pending:
             self._queue.put_nowait(entry)
         self.metrics.queue_depth.labels(self.name).set(self._queue.qsize())
+        answers = asyncio.gather(*(entry.future for entry in pending))
         try:
-            return list(await asyncio.gather(*(entry.future for entry in pending)))
+            # Answer 504 at the deadline itself, not when the item reaches the head of a long queue.
+            done, _ = await asyncio.wait({answers}, timeout=max(0.0, deadline - time.monotonic()))
+            if not done and not all(entry.started for entry in pending):
+                raise DeadlineExceeded("the request's deadline passed before its forward pass")
+            return list(await answers)
         finally:
             # A caller that went away (disconnect, cancellation) leaves cancelled futures: the worker skips them.
             for entry in pending:
@@ -93,6 +99,7 @@ class MicroBatcher:
                 continue
             labels = (self.name, self.device)
             for entry in live:
+                entry.started = True
                 self.metrics.queue_wait.labels(*labels).observe(now - entry.queued_at)
             self.metrics.batch_size.labels(*labels).observe(len(live))
             started = time.perf_counter()

@@ -89,6 +89,39 @@ def test_an_item_past_its_deadline_is_dropped_before_the_forward() -> None:
     assert model.batches == []
 
 
+def test_a_queued_item_is_answered_504_at_its_deadline_and_never_run() -> None:
+    """Stuck behind a slow batch, a request gets its 504 when its deadline passes, not when the batch ends."""
+    model = RecordingModel()
+    model.release.clear()
+
+    async def body(batcher: MicroBatcher) -> tuple[float, list[int]]:
+        blocker = asyncio.create_task(batcher.submit([0], far()))
+        await asyncio.sleep(0.05)
+        began = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            await batcher.submit([1], began + 0.2)
+        waited = time.monotonic() - began
+        model.release.set()
+        return waited, await blocker
+
+    waited, blocker_answer = asyncio.run(with_batcher(model, body))
+    assert 0.15 < waited < 1.0 and blocker_answer == [0]
+    assert model.batches == [[0]]  # the expired item never reached a forward pass
+
+
+def test_an_item_whose_forward_has_started_gets_its_answer_past_the_deadline() -> None:
+    model = RecordingModel()
+    model.release.clear()
+
+    async def body(batcher: MicroBatcher) -> list[int]:
+        task = asyncio.create_task(batcher.submit([3], time.monotonic() + 0.1))
+        await asyncio.sleep(0.3)  # the forward began at once and is held past the deadline
+        model.release.set()
+        return await task
+
+    assert asyncio.run(with_batcher(model, body)) == [6]
+
+
 def test_a_caller_that_went_away_is_dropped_before_the_forward() -> None:
     model = RecordingModel()
     model.release.clear()

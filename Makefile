@@ -6,7 +6,7 @@ DATA ?= $(or $(RNNSERVE_DATA_DIR),../shared/data)
 HOST ?= 0.0.0.0
 PORT ?= 8000
 
-.PHONY: install serve test lint format train-sentiment train-lm bench
+.PHONY: install serve test lint format train-sentiment train-lm train-forecast bench
 
 install: $(VENV)/.installed
 
@@ -37,8 +37,18 @@ train-sentiment: install
 train-lm: install
 	$(PY) -m training lm --data $(DATA)/ptb --out artifacts/lm-ptb --epochs 6 --checkpoint-dir runs/lm-ckpt
 
+train-forecast: install
+	$(PY) -m training forecast --preset univariate --data $(DATA)/timeseries --out artifacts/forecast-univariate \
+		--checkpoint-dir runs/forecast-univariate-ckpt
+	$(PY) -m training forecast --preset stocks --data $(DATA)/stocks --out artifacts/forecast-stocks \
+		--checkpoint-dir runs/forecast-stocks-ckpt
+	$(PY) -m training forecast --preset sine --out artifacts/forecast-sine --lr 2e-3 \
+		--rollout-start 25 --rollout-max 300 --epochs 16 --patience 20 --steps-per-epoch 100 \
+		--checkpoint-dir runs/forecast-sine-ckpt
+
 bench: install
 	$(PY) bench/sentiment_quality.py --data $(DATA)/imdb
 	$(PY) bench/sentiment_latency.py
 	$(PY) bench/lm_quality.py --data $(DATA)/ptb
 	$(PY) bench/lm_latency.py --data $(DATA)/ptb
+	$(PY) bench/forecast_quality.py --data-root $(DATA)

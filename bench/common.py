@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -42,8 +43,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_process(command: list[str], health_url: str, env: dict[str, str] | None = None) -> Iterator[None]:
-    """Start a server process; yield once `health_url` answers 200; terminate it afterwards."""
+def running_process(command: list[str], health_url: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server process; yield it once `health_url` answers 200; terminate it afterwards."""
     # A session of its own, so that stopping it also stops any worker processes it started (LitServe's).
     process = subprocess.Popen(
         command, cwd=REPO, env={**os.environ, **(env or {})}, stderr=subprocess.DEVNULL, start_new_session=True
@@ -61,7 +62,7 @@ def running_process(command: list[str], health_url: str, env: dict[str, str] | N
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{command[:3]} never became ready")
             time.sleep(0.2)
-        yield
+        yield process
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -70,15 +71,21 @@ def running_process(command: list[str], health_url: str, env: dict[str, str] | N
             os.killpg(process.pid, signal.SIGKILL)
 
 
+@dataclass
+class Server:
+    url: str
+    pid: int
+
+
 @contextmanager
-def running_server(artifacts_dir: Path, threads: int = 0, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Start `python -m service` on a free loopback port; yields its URL once /readyz is 200."""
+def running_server(artifacts_dir: Path, threads: int = 0, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Start `python -m service` on a free loopback port; yields its URL and pid once /readyz is 200."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {"HOST": "127.0.0.1", "PORT": str(port), "RNNSERVE_ARTIFACTS_DIR": str(artifacts_dir),
            "RNNSERVE_LOG_LEVEL": "warning", "RNNSERVE_THREADS": str(threads), **(extra_env or {})}  # fmt: skip
-    with running_process([sys.executable, "-m", "service"], f"{url}/readyz", env):
-        yield url
+    with running_process([sys.executable, "-m", "service"], f"{url}/readyz", env) as process:
+        yield Server(url, process.pid)
 
 
 async def run_load(url: str, path: str, bodies: list[dict[str, object]], concurrency: int) -> tuple[list[float], float]:

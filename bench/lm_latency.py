@@ -64,8 +64,8 @@ def main() -> None:
     if args.url:
         asyncio.run(measure(args.url))
     else:
-        with running_server(REPO / "artifacts") as url:
-            asyncio.run(measure(url))
+        with running_server(REPO / "artifacts") as server:
+            asyncio.run(measure(server.url))
 
 
 if __name__ == "__main__":

@@ -113,8 +113,8 @@ def main() -> None:
         port = free_port()
         with running_process([sys.executable, "bench/naive_server.py", "--port", str(port)], f"http://127.0.0.1:{port}/healthz"):
             table["naive"] = http_levels(f"http://127.0.0.1:{port}", spec["path"], spec["bodies"], args.concurrency)
-        with running_server(REPO / "artifacts", extra_env={"RNNSERVE_MAX_BATCH_SIZE": str(args.max_batch_size)}) as url:
-            table["rnnserve"] = http_levels(url, spec["path"], spec["bodies"], args.concurrency)
+        with running_server(REPO / "artifacts", extra_env={"RNNSERVE_MAX_BATCH_SIZE": str(args.max_batch_size)}) as server:
+            table["rnnserve"] = http_levels(server.url, spec["path"], spec["bodies"], args.concurrency)
         if has_litserve:
             port = free_port()
             command = [sys.executable, "bench/litserve_server.py", "--task", task, "--port", str(port),

@@ -47,6 +47,7 @@ train-forecast: install
 		--checkpoint-dir runs/forecast-sine-ckpt
 
 bench: install
+	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) bench/sentiment_quality.py --data $(DATA)/imdb
 	$(PY) bench/sentiment_latency.py
 	$(PY) bench/lm_quality.py --data $(DATA)/ptb

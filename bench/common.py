@@ -1,6 +1,7 @@
 """Helpers shared by the benchmarks: where the data is, starting a server, percentiles."""
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,22 +91,32 @@ def running_server(artifacts_dir: Path, threads: int = 0, extra_env: dict[str, s
 
 
 async def run_load(url: str, path: str, bodies: list[dict[str, object]], concurrency: int) -> tuple[list[float], float]:
-    """POST each body once, `concurrency` at a time, after one warm-up; returns latencies (ms) and wall seconds."""
-    queue = list(bodies)
-    latencies: list[float] = []
+    """POST each body once, `concurrency` at a time, after one warm-up; returns latencies (ms) and wall seconds.
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        while queue:
-            body = queue.pop()
-            began = time.perf_counter()
-            response = await client.post(f"{url}{path}", json=body)
+    The client is aiohttp with bodies encoded beforehand: it adds about 0.2 ms a request on this
+    machine, where httpx's AsyncClient added about 1.8 ms, all of it charged to the server measured.
+    """
+    queue = [json.dumps(body).encode() for body in bodies]
+    latencies: list[float] = []
+    headers = {"Content-Type": "application/json"}
+
+    async def post(session: aiohttp.ClientSession, payload: bytes) -> None:
+        async with session.post(f"{url}{path}", data=payload, headers=headers) as response:
+            await response.read()
             response.raise_for_status()
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while queue:
+            payload = queue.pop()
+            began = time.perf_counter()
+            await post(session, payload)
             latencies.append((time.perf_counter() - began) * 1000)
 
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency), timeout=60) as client:
-        (await client.post(f"{url}{path}", json=bodies[0])).raise_for_status()
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+        await post(session, queue[-1])
         began = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     return latencies, time.perf_counter() - began
 
 

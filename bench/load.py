@@ -105,7 +105,7 @@ def main() -> None:
         },
     }
     has_litserve = importlib.util.find_spec("litserve") is not None
-    print(f"{args.requests} requests per cell; CPU threads {torch.get_num_threads()}; client: asyncio + httpx, same machine")
+    print(f"{args.requests} requests per cell; CPU threads {torch.get_num_threads()}; client: asyncio + aiohttp, same machine")
     for task, spec in tasks.items():
         table: dict[str, dict[int, Result]] = {
             "raw": {c: raw_ceiling(spec["raw"], spec["payloads"], c, args.max_batch_size) for c in args.concurrency}

@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
+import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -61,14 +61,16 @@ async def capacity(url: str, mix: list[Request], concurrency: int, count: int) -
     """Requests per second, closed loop: each of `concurrency` workers sends its next request when answered."""
     queue = list(mix[:count])
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker(session: aiohttp.ClientSession) -> None:
         while queue:
             path, body = queue.pop()
-            (await client.post(url + path, json=body)).raise_for_status()
+            async with session.post(url + path, json=body) as response:
+                await response.read()
+                response.raise_for_status()
 
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency), timeout=60) as client:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
         began = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     return count / (time.perf_counter() - began)
 
 
@@ -78,24 +80,26 @@ async def soak(url: str, pid: int, mix: list[Request], rate: float, seconds: flo
     slowest = 0.0
     memory = [(0.0, resident_mb(pid))]
     headers = {"X-Request-Timeout": str(deadline)}
-    # Idle connections expire before uvicorn closes them (5 s), so no request races a closing socket.
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000, keepalive_expiry=2)
+    # Idle connections are closed before uvicorn closes them (5 s), so no request races a closing socket.
+    connector = aiohttp.TCPConnector(limit=1000, keepalive_timeout=2)
 
-    async def one(client: httpx.AsyncClient, path: str, body: dict[str, object]) -> None:
+    async def one(session: aiohttp.ClientSession, path: str, body: dict[str, object]) -> None:
         nonlocal slowest
         began = time.perf_counter()
         try:
-            response = await client.post(url + path, json=body, headers=headers)
-        except httpx.TimeoutException:
+            async with session.post(url + path, json=body, headers=headers) as response:
+                await response.read()
+                status = response.status
+        except TimeoutError:
             outcomes["hung (no answer within deadline + grace)"] += 1
             return
-        except httpx.TransportError as error:
+        except aiohttp.ClientError as error:
             outcomes[f"transport error {type(error).__name__}"] += 1
             return
         elapsed = (time.perf_counter() - began) * 1000
         slowest = max(slowest, elapsed)
-        outcomes[str(response.status_code)] += 1
-        if response.status_code == 200:
+        outcomes[str(status)] += 1
+        if status == 200:
             answered_ms.append(elapsed)
 
     async def sample_memory(started: float) -> None:
@@ -103,7 +107,8 @@ async def soak(url: str, pid: int, mix: list[Request], rate: float, seconds: flo
             await asyncio.sleep(5)
             memory.append((time.perf_counter() - started, resident_mb(pid)))
 
-    async with httpx.AsyncClient(limits=limits, timeout=deadline + grace) as client:
+    timeout = aiohttp.ClientTimeout(total=deadline + grace)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         started = time.perf_counter()
         sampler = asyncio.create_task(sample_memory(started))
         tasks = []
@@ -112,14 +117,15 @@ async def soak(url: str, pid: int, mix: list[Request], rate: float, seconds: flo
             due = int(now * rate) + 1  # open loop: the schedule, not the answers, sets the pace
             while sent < due:
                 path, body = mix[sent % len(mix)]
-                tasks.append(asyncio.create_task(one(client, path, body)))
+                tasks.append(asyncio.create_task(one(session, path, body)))
                 sent += 1
             await asyncio.sleep(0.005)
         await asyncio.gather(*tasks)
         await asyncio.sleep(5)  # let the server settle before the last memory sample
         sampler.cancel()
         memory.append((time.perf_counter() - started, resident_mb(pid)))
-        after = await client.post(url + mix[1][0], json=mix[1][1])
+        async with session.post(url + mix[1][0], json=mix[1][1]) as after:
+            after_status = after.status
     return {
         "sent": sent,
         "seconds": seconds,
@@ -127,7 +133,7 @@ async def soak(url: str, pid: int, mix: list[Request], rate: float, seconds: flo
         "answered_ms": answered_ms,
         "slowest_ms": slowest,
         "memory": memory,
-        "after_status": after.status_code,
+        "after_status": after_status,
     }
 
 

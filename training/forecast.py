@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from models import architectures
@@ -82,6 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7, help="random seed for init, sampling and the sine waves")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--checkpoint-dir", type=Path, default=None, help="resume from / save to this folder each epoch")
+    parser.add_argument(
+        "--init-weights", type=Path, default=None, help="start from these weights (a same-shaped artifact's weights.safetensors)"
+    )
 
 
 def load_series(args: argparse.Namespace) -> SeriesSet:
@@ -194,7 +198,11 @@ def train(args: argparse.Namespace) -> ModelCard:
         target_index=features.index(target),
         dropout=args.dropout,
     )
-    model = Forecaster(config).to(device)
+    model = Forecaster(config)
+    if args.init_weights:
+        # A warm start, e.g. longer rollouts at a lower rate after a first run; the card records the file.
+        model.load_state_dict(load_file(str(args.init_weights)), strict=True)
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     stopper = EarlyStopping(args.patience)
     history: dict[str, list[float]] = {"train_loss": [], "validation_loss": []}

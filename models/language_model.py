@@ -50,14 +50,25 @@ class LanguageModel(nn.Module):
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
         nn.init.zeros_(self.decoder.bias)
 
-    def forward(self, token_ids: torch.Tensor, state: State | None = None, last_only: bool = False) -> tuple[torch.Tensor, State]:
-        """token_ids: (B, T). Returns logits (B, T, V), or (B, 1, V) with `last_only`, and the state after the last step.
+    def forward(
+        self,
+        token_ids: torch.Tensor,
+        state: State | None = None,
+        last_only: bool = False,
+        last_positions: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, State]:
+        """token_ids: (B, T). Returns logits (B, T, V) and the state after the last step.
 
-        `last_only` skips the vocabulary projection for all but the last step: most of the cost
-        of predicting one next word.
+        `last_only` projects only the last step through the vocabulary, (B, 1, V): most of the
+        cost of predicting one next word. `last_positions` (B,) projects each row's own last
+        real step instead, for right-padded batches: the network is causal, so padding after a
+        row's end never changes its earlier steps (the returned state, though, is past the padding).
         """
         x = self.dropout(self.embedding(token_ids))  # (B, T, E)
         outputs, state = self.rnn(x, state)  # (B, T, H)
-        if last_only:
+        if last_positions is not None:
+            rows = torch.arange(outputs.shape[0], device=outputs.device)
+            outputs = outputs[rows, last_positions].unsqueeze(1)  # (B, 1, H)
+        elif last_only:
             outputs = outputs[:, -1:]  # (B, 1, H)
         return self.decoder(self.dropout(outputs)), state

@@ -42,7 +42,7 @@ async def generate_tokens(
     seed produces never depends on which other requests shared a batch. Stops if the client leaves."""
     generator = torch.Generator().manual_seed(settings.seed)
     context = predictor.context(settings.prompt, "prompt", allow_empty=True)
-    item = LMItem([predictor.eos_id, *context.token_ids])
+    item = LMItem([predictor.eos_id, *context.token_ids], keep_state=True)
     for _ in range(settings.max_new_tokens):
         (output,) = await batcher.submit([item], deadline)
         assert isinstance(output, LMOutput) and output.log_probs is not None

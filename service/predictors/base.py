@@ -8,6 +8,20 @@ import torch
 
 from models.artifact import Artifact
 
+# A padded group's longest input is at most this many times its shortest: at most half its positions are padding.
+GROUP_LENGTH_RATIO = 2.0
+
+
+def group_by_length(lengths: list[int], ratio: float) -> list[list[int]]:
+    """Indices sorted by length, cut into runs whose longest is at most `ratio` x their shortest."""
+    groups: list[list[int]] = []
+    for index in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if groups and lengths[index] <= ratio * lengths[groups[-1][0]]:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    return groups
+
 
 class Predictor(ABC):
     """Wraps one loaded artifact on one device.

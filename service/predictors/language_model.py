@@ -2,8 +2,12 @@
 
 Every request becomes items of one kind for the batcher: feed `token_ids` from `state`
 (None: a fresh start) and either score `targets` (perplexity) or return the log-probabilities
-after the last token with the new state (next word, each generation step). Items of equal
-length batch together, so concurrent generations advance in one forward pass per step.
+after the last token, with the new state when `keep_state` (generation).
+
+Fresh items that need no state back (next word, perplexity) are right-padded into groups of
+similar length: the LSTM is causal, so padding after a row's end changes none of its steps.
+Items that carry or keep a state (generation) batch with items of equal length only, so
+concurrent generations advance in one forward pass per step.
 """
 
 from dataclasses import dataclass
@@ -15,8 +19,9 @@ from tokenizers import Tokenizer
 
 from models.artifact import Artifact
 from models.language_model import State
+from models.text import pad_batch
 from service.errors import ErrorDetail, InvalidInput
-from service.predictors.base import Predictor
+from service.predictors.base import GROUP_LENGTH_RATIO, Predictor, group_by_length
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,7 @@ class LMItem:
     token_ids: list[int]
     state: State | None = None  # per-item state, batch dimension of size 1
     targets: list[int] | None = None  # score these (one per token id) instead of returning log-probabilities
+    keep_state: bool = False  # return the state after the last token, to continue from it
 
 
 @dataclass(frozen=True)
@@ -80,26 +86,45 @@ class LanguageModelPredictor(Predictor):
 
     def forward(self, items: list[LMItem]) -> list[LMOutput]:
         outputs: list[LMOutput | None] = [None] * len(items)
-        groups: dict[tuple[int, bool, bool], list[int]] = {}
+        padded: dict[bool, list[int]] = {}  # scoring? -> indices of fresh items that need no state back
+        exact: dict[tuple[int, bool], list[int]] = {}  # (length, fresh) -> indices
         for index, item in enumerate(items):
-            groups.setdefault((len(item.token_ids), item.state is None, item.targets is None), []).append(index)
+            if item.state is None and not item.keep_state:
+                padded.setdefault(item.targets is not None, []).append(index)
+            else:
+                exact.setdefault((len(item.token_ids), item.state is None), []).append(index)
         with torch.inference_mode():
-            for (_, fresh, _), members in groups.items():
-                for index, output in zip(members, self._forward_group([items[i] for i in members], fresh), strict=True):
+            for scoring, members in padded.items():
+                for group in group_by_length([len(items[i].token_ids) for i in members], GROUP_LENGTH_RATIO):
+                    chosen = [members[i] for i in group]
+                    for index, output in zip(chosen, self._forward_padded([items[i] for i in chosen], scoring), strict=True):
+                        outputs[index] = output
+            for (_, fresh), members in exact.items():
+                for index, output in zip(members, self._forward_exact([items[i] for i in members], fresh), strict=True):
                     outputs[index] = output
         return [output for output in outputs if output is not None]
 
-    def _forward_group(self, items: list[LMItem], fresh: bool) -> list[LMOutput]:
-        token_ids = torch.tensor([item.token_ids for item in items], device=self.device)  # (B, T)
-        state = None if fresh else _stack_states([item.state for item in items if item.state is not None])
-        scoring = items[0].targets is not None
-        logits, new_state = self.model(token_ids, state, last_only=not scoring)  # (B, T or 1, V)
-        log_probs = F.log_softmax(logits.float(), dim=-1)
+    def _forward_padded(self, items: list[LMItem], scoring: bool) -> list[LMOutput]:
+        token_ids, lengths = pad_batch([item.token_ids for item in items], self.eos_id)  # (B, T), (B,)
+        self.observe_padding(int(lengths.sum()), token_ids.numel())
+        token_ids, lengths = token_ids.to(self.device), lengths.to(self.device)
         if scoring:
-            targets = torch.tensor([item.targets for item in items], device=self.device)  # (B, T)
-            nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).sum(dim=1)  # (B,)
+            logits, _ = self.model(token_ids)  # (B, T, V)
+            log_probs = F.log_softmax(logits.float(), dim=-1)
+            targets, _ = pad_batch([item.targets or [] for item in items], self.eos_id)  # (B, T)
+            picked = log_probs.gather(-1, targets.to(self.device).unsqueeze(-1)).squeeze(-1)  # (B, T)
+            real = torch.arange(picked.shape[1], device=self.device)[None, :] < lengths[:, None]  # (B, T)
+            nll = -(picked * real).sum(dim=1)  # (B,)
             return [LMOutput(None, None, value) for value in nll.tolist()]
-        last = log_probs[:, -1].cpu()  # (B, V)
+        logits, _ = self.model(token_ids, last_positions=lengths - 1)  # (B, 1, V)
+        last = F.log_softmax(logits.float(), dim=-1)[:, 0].cpu()  # (B, V)
+        return [LMOutput(last[row], None, None) for row in range(len(items))]
+
+    def _forward_exact(self, items: list[LMItem], fresh: bool) -> list[LMOutput]:
+        token_ids = torch.tensor([item.token_ids for item in items], device=self.device)  # (B, T), all of one length
+        state = None if fresh else _stack_states([item.state for item in items if item.state is not None])
+        logits, new_state = self.model(token_ids, state, last_only=True)  # (B, 1, V)
+        last = F.log_softmax(logits.float(), dim=-1)[:, -1].cpu()  # (B, V)
         return [LMOutput(last[row], _select_state(new_state, row), None) for row in range(len(items))]
 
     def next_word_item(self, context: Context) -> LMItem:
@@ -124,7 +149,8 @@ class LanguageModelPredictor(Predictor):
 
     def warmup(self) -> None:
         context = self.context("the company said", "text")
-        self.forward([self.next_word_item(context), self.perplexity_item(context)])
+        generation_start = LMItem(self.next_word_item(context).token_ids, keep_state=True)
+        self.forward([self.next_word_item(context), self.perplexity_item(context), generation_start])
 
     def example_request(self) -> dict[str, Any]:
         return {"text": "the new york stock", "top_k": 5, "model": self.card.name}

@@ -1,5 +1,6 @@
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -145,3 +146,40 @@ def test_next_word_batched_equals_single_within_1e5(artifacts_dir: object) -> No
     for item, output in zip(items, batched, strict=True):
         (single,) = predictor.forward([item])
         assert torch.allclose(output.log_probs, single.log_probs, atol=1e-5)  # type: ignore[arg-type]
+
+
+def test_padded_batches_of_unequal_lengths_equal_single_items(artifacts_dir: Path) -> None:
+    """Next-word and perplexity items of different lengths share right-padded forwards; each row's answer
+    equals its own unpadded forward, and the padded share is reported."""
+    from service.predictors.language_model import LanguageModelPredictor
+
+    predictor = LanguageModelPredictor(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))
+    observed: list[tuple[int, int]] = []
+    predictor.padding_observer = lambda real, total: observed.append((real, total))
+    texts = ["the company said it expects a loss", "a loss", "mr. smith said", "the new york stock exchange closed higher"]
+    contexts = [predictor.context(text, "text") for text in texts]
+    items = [predictor.next_word_item(c) for c in contexts] + [predictor.perplexity_item(c) for c in contexts]
+    batched = predictor.forward(items)
+    assert any(total > real for real, total in observed)  # some rows really were padded
+    for item, output in zip(items, batched, strict=True):
+        (single,) = predictor.forward([item])
+        if item.targets is None:
+            assert torch.allclose(output.log_probs, single.log_probs, atol=1e-5)  # type: ignore[arg-type]
+        else:
+            assert output.nll == pytest.approx(single.nll, abs=1e-4)
+
+
+def test_generation_starts_keep_their_state_and_batch_by_exact_length(artifacts_dir: Path) -> None:
+    from service.predictors.language_model import LanguageModelPredictor, LMItem
+
+    predictor = LanguageModelPredictor(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))
+    starts = [
+        LMItem(predictor.next_word_item(predictor.context(t, "text")).token_ids, keep_state=True)
+        for t in ("a loss", "the company said")
+    ]
+    outputs = predictor.forward(starts)
+    assert all(output.state is not None for output in outputs)
+    # The state after "a loss" continues exactly as feeding the longer sequence in one go.
+    follow = predictor.forward([LMItem([predictor.vocabulary["said"]], state=outputs[0].state, keep_state=True)])[0]
+    whole = predictor.forward([LMItem([*starts[0].token_ids, predictor.vocabulary["said"]], keep_state=True)])[0]
+    assert torch.allclose(follow.log_probs, whole.log_probs, atol=1e-5)  # type: ignore[arg-type]

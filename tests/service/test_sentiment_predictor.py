@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from models.artifact import load_artifact
-from service.predictors.sentiment import SentimentPredictor, group_by_length
+from service.predictors.base import group_by_length
+from service.predictors.sentiment import SentimentPredictor
 
 
 def test_group_by_length_keeps_each_group_within_the_ratio() -> None:

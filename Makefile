@@ -42,9 +42,12 @@ train-forecast: install
 		--checkpoint-dir runs/forecast-univariate-ckpt
 	$(PY) -m training forecast --preset stocks --data $(DATA)/stocks --out artifacts/forecast-stocks \
 		--checkpoint-dir runs/forecast-stocks-ckpt
-	$(PY) -m training forecast --preset sine --out artifacts/forecast-sine --lr 2e-3 \
-		--rollout-start 25 --rollout-max 300 --epochs 16 --patience 20 --steps-per-epoch 100 \
-		--checkpoint-dir runs/forecast-sine-ckpt
+	$(PY) -m training forecast --preset sine --out runs/forecast-sine-stage1 --lr 2e-3 \
+		--rollout-start 25 --rollout-max 300 --epochs 11 --patience 20 --steps-per-epoch 100 \
+		--checkpoint-dir runs/forecast-sine-stage1-ckpt
+	$(PY) -m training forecast --preset sine --out artifacts/forecast-sine \
+		--init-weights runs/forecast-sine-stage1/weights.safetensors --lr 5e-4 --rollout-start 600 --rollout-max 600 \
+		--epochs 8 --patience 3 --steps-per-epoch 60 --batch-size 32 --checkpoint-dir runs/forecast-sine-ckpt
 
 bench: install
 	$(PY) -m pip install --quiet -e ".[bench]"

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from service.api.deps import DeadlineDep, RegistryDep, SettingsDep, record_sizes, require_api_key
+from service.api.deps import InferenceDep, record_sizes, require_api_key
 from service.errors import ERROR_RESPONSES, ErrorBody, ErrorResponse, ServiceError
 from service.generation import GenerationSettings, draw_seed, generate_tokens, render
 from service.predictors.language_model import LanguageModelPredictor, LMOutput
-from service.registry import ModelEntry
+from service.registry import ModelEntry, ModelRegistry
 from service.schemas.language_model import (
     GenerateRequest,
     GenerateResponse,
@@ -26,22 +26,20 @@ router = APIRouter(prefix="/v1", tags=["language model"], dependencies=[Depends(
 TASK = "language-model"
 
 
-def language_model(registry: RegistryDep, name: str | None) -> tuple[ModelEntry, LanguageModelPredictor]:
+def language_model(registry: ModelRegistry, name: str | None) -> tuple[ModelEntry, LanguageModelPredictor]:
     entry = registry.resolve(name, TASK)
     assert isinstance(entry.predictor, LanguageModelPredictor) and entry.batcher is not None and entry.card is not None
     return entry, entry.predictor
 
 
 @router.post("/next-word", response_model=NextWordResponse)
-async def predict_next_word(
-    body: NextWordRequest, request: Request, registry: RegistryDep, deadline: DeadlineDep
-) -> NextWordResponse:
+async def predict_next_word(body: NextWordRequest, request: Request, inference: InferenceDep) -> NextWordResponse:
     """The top-k next words after the context, with the model's probabilities."""
     record_sizes(request, chars=len(body.text))
-    entry, predictor = language_model(registry, body.model)
+    entry, predictor = language_model(inference.registry, body.model)
     context = predictor.context(body.text, "text")
     record_sizes(request, tokens=len(context.token_ids))
-    (output,) = await entry.batcher.submit([predictor.next_word_item(context)], deadline)  # type: ignore[union-attr]
+    (output,) = await entry.batcher.submit([predictor.next_word_item(context)], inference.deadline)  # type: ignore[union-attr]
     assert isinstance(output, LMOutput) and output.log_probs is not None
     probabilities = output.log_probs.exp()
     probabilities[[predictor.unk_id, predictor.eos_id]] = -1.0  # left out of the ranking, probabilities kept as they are
@@ -60,16 +58,14 @@ async def predict_next_word(
 
 
 @router.post("/perplexity", response_model=PerplexityResponse)
-async def score_perplexity(
-    body: PerplexityRequest, request: Request, registry: RegistryDep, deadline: DeadlineDep
-) -> PerplexityResponse:
+async def score_perplexity(body: PerplexityRequest, request: Request, inference: InferenceDep) -> PerplexityResponse:
     """Perplexity of the text: exp of the mean NLL per token, the closing <eos> included."""
     record_sizes(request, chars=len(body.text))
-    entry, predictor = language_model(registry, body.model)
+    entry, predictor = language_model(inference.registry, body.model)
     context = predictor.context(body.text, "text")
     item = predictor.perplexity_item(context)
     record_sizes(request, tokens=len(item.token_ids))
-    (output,) = await entry.batcher.submit([item], deadline)  # type: ignore[union-attr]
+    (output,) = await entry.batcher.submit([item], inference.deadline)  # type: ignore[union-attr]
     assert isinstance(output, LMOutput) and output.nll is not None and item.targets is not None
     return PerplexityResponse(
         model=entry.name,
@@ -87,15 +83,15 @@ async def score_perplexity(
         200: {"content": {"text/event-stream": {"description": "with stream: one event per token, the last with generated_text"}}}
     },
 )
-async def generate_text(
-    body: GenerateRequest, request: Request, registry: RegistryDep, settings: SettingsDep, deadline: DeadlineDep
-) -> GenerateResponse | StreamingResponse:
+async def generate_text(body: GenerateRequest, request: Request, inference: InferenceDep) -> GenerateResponse | StreamingResponse:
     """Continue the prompt; with `stream`, as server-sent events (TGI's shape)."""
     record_sizes(request, chars=len(body.prompt), max_new_tokens=body.max_new_tokens)
-    entry, predictor = language_model(registry, body.model)
+    entry, predictor = language_model(inference.registry, body.model)
     seed = body.seed if body.seed is not None else draw_seed()
     generation = GenerationSettings(body.prompt, body.max_new_tokens, body.temperature, body.top_k, seed)
-    tokens = generate_tokens(predictor, entry.batcher, generation, deadline, settings.request_timeout_s, request.is_disconnected)  # type: ignore[arg-type]
+    tokens = generate_tokens(
+        predictor, entry.batcher, generation, inference.deadline, inference.settings.request_timeout_s, request.is_disconnected
+    )  # type: ignore[arg-type]
     if body.stream:
         return StreamingResponse(_events(tokens, predictor.eos_token, body.max_new_tokens), media_type="text/event-stream")
     words = [token async for token in tokens]

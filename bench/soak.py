@@ -144,9 +144,11 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=2.0, help="X-Request-Timeout sent with each request (s)")
     parser.add_argument("--grace", type=float, default=10.0, help="a request unanswered past deadline + grace has hung")
     parser.add_argument("--probe", type=int, default=400, help="requests used to measure capacity")
+    parser.add_argument("--server-env", nargs="*", default=[], help="KEY=VALUE pairs for the server process")
     args = parser.parse_args()
     mix = request_mix(1000, seed=0)
-    with running_server(REPO / "artifacts") as server:
+    server_env = dict(pair.split("=", 1) for pair in args.server_env)
+    with running_server(REPO / "artifacts", extra_env=server_env) as server:
         measured = asyncio.run(capacity(server.url, mix, 32, args.probe))
         rate = args.factor * measured
         print(f"capacity (mix, concurrency 32, closed loop): {measured:.1f} requests/s")
@@ -162,6 +164,8 @@ def main() -> None:
     peak = max(mb for _, mb in memory)
     print(f"server RSS: start {memory[0][1]:.0f} MB, peak {peak:.0f} MB, end {memory[-1][1]:.0f} MB "
           f"({memory[-1][1] - memory[0][1]:+.0f} MB)")  # fmt: skip
+    settled = next(mb for t, mb in memory if t >= 30)  # the overload's own working set is in place by then
+    print(f"server RSS growth after the first 30 s: {memory[-1][1] - settled:+.0f} MB")
     print("RSS samples (s, MB): " + ", ".join(f"{t:.0f}:{mb:.0f}" for t, mb in memory))
     unexpected = {code: n for code, n in outcomes.items() if code != "200" and not (code.isdigit() and int(code) in REFUSALS)}
     print(f"request after the soak: {result['after_status']}")

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,6 +28,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     if settings.threads:
         torch.set_num_threads(settings.threads)
+    # oneDNN reads this when it first compiles a primitive (the first forward pass), so setting it here takes effect.
+    os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = str(settings.onednn_cache_capacity)
     device = resolve_device(settings.device)  # fails fast on a device that is not there
     metrics = Metrics()
     registry = ModelRegistry(settings, device, metrics)

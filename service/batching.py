@@ -70,17 +70,24 @@ class MicroBatcher:
         for entry in pending:
             self._queue.put_nowait(entry)
         self.metrics.queue_depth.labels(self.name).set(self._queue.qsize())
-        answers = asyncio.gather(*(entry.future for entry in pending))
+        futures = [entry.future for entry in pending]
         try:
             # Answer 504 at the deadline itself, not when the item reaches the head of a long queue.
-            done, _ = await asyncio.wait({answers}, timeout=max(0.0, deadline - time.monotonic()))
-            if not done and not all(entry.started for entry in pending):
-                raise DeadlineExceeded("the request's deadline passed before its forward pass")
-            return list(await answers)
+            done, _ = await asyncio.wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+            if len(done) < len(futures):
+                if not all(entry.started for entry in pending):
+                    raise DeadlineExceeded("the request's deadline passed before its forward pass")
+                await asyncio.wait(futures)  # already in a forward pass: its answer is moments away
+            # Read every item's outcome, so that no failed future is left unretrieved.
+            errors = [future.exception() for future in futures]
+            first_error = next((error for error in errors if error is not None), None)
+            if first_error is not None:
+                raise first_error
+            return [future.result() for future in futures]
         finally:
             # A caller that went away (disconnect, cancellation) leaves cancelled futures: the worker skips them.
-            for entry in pending:
-                entry.future.cancel()
+            for future in futures:
+                future.cancel()
 
     async def _serve(self) -> None:
         while True:

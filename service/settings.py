@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     cors_origins: str = Field("", description="comma-separated origins allowed by CORS; empty turns CORS off")
     log_level: str = Field("info", description="debug, info, warning or error")
     threads: int = Field(0, ge=0, le=256, description="torch CPU threads (0: torch's default)")
+    onednn_cache_capacity: int = Field(
+        64,
+        ge=1,
+        le=100_000,
+        description="oneDNN primitive cache entries on the CPU. Each new input shape compiles one; with oneDNN's "
+        "default of 1024, resident memory grew by about 300 MB under varied traffic",
+    )
 
     @field_validator("device")
     @classmethod

@@ -69,6 +69,8 @@ def test_image_command_serves_every_endpoint_and_drains_on_sigterm(image_server:
         ("POST", "/v1/next-word", {"text": "the new york stock"}),
         ("POST", "/v1/perplexity", {"text": "the company said it expects a loss"}),
         ("POST", "/v1/generate", {"prompt": "the company said", "max_new_tokens": 5, "seed": 1}),
+        ("POST", "/v1/forecast", {"history": [100 + (t % 12) * 5 for t in range(48)], "horizon": 12, "quantiles": [0.1, 0.9]}),
+        ("POST", "/v1/forecast", {"model": "forecast-sine", "history": [0.0] * 200 + [0.5] * 51, "horizon": 1000}),
         ("GET", "/v1/models", None),
         ("GET", "/v1/models/sentiment", None),
         ("GET", "/healthz", None),

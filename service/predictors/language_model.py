@@ -23,6 +23,9 @@ from models.text import pad_batch
 from service.errors import ErrorDetail, InvalidInput
 from service.predictors.base import GROUP_LENGTH_RATIO, Predictor, group_by_length
 
+# Most token positions scored in one forward: their logits take positions x vocabulary x 4 bytes (160 MB here).
+SCORING_POSITIONS = 4096
+
 
 @dataclass(frozen=True)
 class LMItem:
@@ -95,10 +98,15 @@ class LanguageModelPredictor(Predictor):
                 exact.setdefault((len(item.token_ids), item.state is None), []).append(index)
         with torch.inference_mode():
             for scoring, members in padded.items():
-                for group in group_by_length([len(items[i].token_ids) for i in members], GROUP_LENGTH_RATIO):
-                    chosen = [members[i] for i in group]
-                    for index, output in zip(chosen, self._forward_padded([items[i] for i in chosen], scoring), strict=True):
-                        outputs[index] = output
+                lengths = [len(items[i].token_ids) for i in members]
+                for group in group_by_length(lengths, GROUP_LENGTH_RATIO):
+                    # Scoring keeps logits for every position (B x T x vocabulary): bound B x T per forward.
+                    budget = SCORING_POSITIONS if scoring else None
+                    for chunk in _within_budget(group, lengths, budget):
+                        chosen = [members[i] for i in chunk]
+                        results = self._forward_padded([items[i] for i in chosen], scoring)
+                        for index, output in zip(chosen, results, strict=True):
+                            outputs[index] = output
             for (_, fresh), members in exact.items():
                 for index, output in zip(members, self._forward_exact([items[i] for i in members], fresh), strict=True):
                     outputs[index] = output
@@ -154,6 +162,19 @@ class LanguageModelPredictor(Predictor):
 
     def example_request(self) -> dict[str, Any]:
         return {"text": "the new york stock", "top_k": 5, "model": self.card.name}
+
+
+def _within_budget(group: list[int], lengths: list[int], budget: int | None) -> list[list[int]]:
+    """Split a group (sorted by length) so that rows x longest row stays within `budget`; a lone row always runs."""
+    if budget is None:
+        return [group]
+    chunks: list[list[int]] = []
+    for index in group:
+        if chunks and (len(chunks[-1]) + 1) * lengths[index] <= budget:
+            chunks[-1].append(index)
+        else:
+            chunks.append([index])
+    return chunks
 
 
 def _stack_states(states: list[State]) -> State:

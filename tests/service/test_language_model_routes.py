@@ -183,3 +183,12 @@ def test_generation_starts_keep_their_state_and_batch_by_exact_length(artifacts_
     follow = predictor.forward([LMItem([predictor.vocabulary["said"]], state=outputs[0].state, keep_state=True)])[0]
     whole = predictor.forward([LMItem([*starts[0].token_ids, predictor.vocabulary["said"]], keep_state=True)])[0]
     assert torch.allclose(follow.log_probs, whole.log_probs, atol=1e-5)  # type: ignore[arg-type]
+
+
+def test_scoring_batches_stay_within_their_position_budget() -> None:
+    from service.predictors.language_model import _within_budget
+
+    lengths = [100, 120, 150, 190, 200]
+    assert _within_budget([0, 1, 2, 3, 4], lengths, 400) == [[0, 1], [2, 3], [4]]  # rows x longest <= 400
+    assert _within_budget([0, 1, 2, 3, 4], lengths, 150) == [[0], [1], [2], [3], [4]]  # a lone row always runs
+    assert _within_budget([0, 1], lengths, None) == [[0, 1]]

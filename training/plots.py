@@ -22,11 +22,7 @@ def loss_curves_png(train_loss: list[float], validation_loss: list[float], title
     axes.set_title(title)
     axes.legend()
     axes.grid(alpha=0.3)
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
+    return _to_png(figure)
 
 
 def forecast_png(picture: "ForecastPicture") -> bytes:
@@ -42,6 +38,10 @@ def forecast_png(picture: "ForecastPicture") -> bytes:
     axes.set_title(picture.title)
     axes.legend(loc="best")
     axes.grid(alpha=0.3)
+    return _to_png(figure)
+
+
+def _to_png(figure: plt.Figure) -> bytes:
     buffer = io.BytesIO()
     figure.tight_layout()
     figure.savefig(buffer, format="png", dpi=100)

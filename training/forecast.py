@@ -182,6 +182,8 @@ def train(args: argparse.Namespace) -> ModelCard:
     recursive = args.multi_step == "recursive"
     first = series_set.series[0]
     features, target = first.features, first.target
+    if args.synthetic_share and len(features) != 1:
+        raise SystemExit("--synthetic-share needs a one-feature series: the synthetic series have no covariates")
     min_scale_values = forecast_data.fitted_min_scale(series_set, args.context)
     min_scale = torch.tensor(min_scale_values, dtype=torch.float32)
     print(

@@ -1,6 +1,7 @@
 """A micro-batcher per model: gathers concurrent requests into one forward pass off the event loop."""
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -18,6 +19,7 @@ class _Pending:
     future: asyncio.Future[Any]
     queued_at: float = field(default_factory=time.monotonic)
     started: bool = False  # taken into a forward pass: its answer is coming, deadline or not
+    waiting: bool = True  # counted in the batcher's backlog until it starts or its caller leaves
 
 
 class MicroBatcher:
@@ -26,6 +28,10 @@ class MicroBatcher:
     A batch is up to `max_batch_size` items. A lone item runs at once; when others are
     already queued, the batcher waits up to `max_wait_s` for the batch to fill. Items whose
     deadline passed or whose caller went away are dropped before the forward pass.
+
+    Load shedding: a request whose items cannot start before its deadline, by the backlog
+    times the recent forward time per item, is refused at once (429) rather than left to
+    time out in the queue.
     """
 
     def __init__(
@@ -49,6 +55,17 @@ class MicroBatcher:
         self.queue_size = queue_size
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._backlog = 0  # items queued whose callers still wait and whose forward has not started
+        self._seconds_per_item = 0.0  # moving average over recent batches; 0 until the first batch
+
+    def expected_wait(self) -> float:
+        """Seconds of queued work ahead of a new item."""
+        return self._backlog * self._seconds_per_item
+
+    def _leave_backlog(self, entry: _Pending) -> None:
+        if entry.waiting:
+            entry.waiting = False
+            self._backlog -= 1
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._serve(), name=f"batcher-{self.name}")
@@ -65,8 +82,15 @@ class MicroBatcher:
                 f"model {self.name!r} has {self._queue.qsize()} items queued (limit {self.queue_size})",
                 headers={"Retry-After": "1"},
             )
+        wait = self.expected_wait()
+        if wait > 0 and time.monotonic() + wait > deadline:
+            raise QueueFull(
+                f"model {self.name!r} has about {wait:.1f} s of queued work, past this request's deadline",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
         loop = asyncio.get_running_loop()
         pending = [_Pending(item, deadline, loop.create_future()) for item in items]
+        self._backlog += len(pending)
         for entry in pending:
             self._queue.put_nowait(entry)
         self.metrics.queue_depth.labels(self.name).set(self._queue.qsize())
@@ -86,8 +110,9 @@ class MicroBatcher:
             return [future.result() for future in futures]
         finally:
             # A caller that went away (disconnect, cancellation) leaves cancelled futures: the worker skips them.
-            for future in futures:
-                future.cancel()
+            for entry in pending:
+                entry.future.cancel()
+                self._leave_backlog(entry)
 
     async def _serve(self) -> None:
         while True:
@@ -96,6 +121,7 @@ class MicroBatcher:
             now = time.monotonic()
             live = []
             for entry in batch:
+                self._leave_backlog(entry)
                 if entry.future.done():
                     continue
                 if now > entry.deadline:
@@ -119,7 +145,10 @@ class MicroBatcher:
                     if not entry.future.done():
                         entry.future.set_exception(error)
                 continue
-            self.metrics.forward_latency.labels(*labels).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.metrics.forward_latency.labels(*labels).observe(elapsed)
+            per_item = elapsed / len(live)
+            self._seconds_per_item = per_item if self._seconds_per_item == 0 else 0.8 * self._seconds_per_item + 0.2 * per_item
             finished = time.monotonic()
             for entry, result in zip(live, results, strict=True):
                 self.metrics.item_latency.labels(*labels).observe(finished - entry.queued_at)

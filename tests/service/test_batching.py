@@ -158,3 +158,44 @@ def test_a_full_queue_refuses_the_whole_request() -> None:
     with pytest.raises(QueueFull):
         asyncio.run(with_batcher(model, body, queue_size=2))
     assert [1, 2, 3] not in model.batches
+
+
+class SlowModel(RecordingModel):
+    """Takes `seconds` per item, so the batcher learns a forward time per item."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def __call__(self, items: list[int]) -> Sequence[int]:
+        time.sleep(self.seconds * len(items))
+        return super().__call__(items)
+
+
+def test_a_request_that_cannot_start_before_its_deadline_is_refused_at_once() -> None:
+    model = SlowModel(0.05)
+
+    async def body(batcher: MicroBatcher) -> tuple[float, float, list[int]]:
+        await batcher.submit([0], far())  # one batch teaches the batcher ~0.05 s per item
+        model.release.clear()
+        blocker = asyncio.create_task(batcher.submit([1], far()))
+        await asyncio.sleep(0.02)
+        backlog = [asyncio.create_task(batcher.submit([i], far())) for i in range(2, 12)]  # ~0.5 s of work queued
+        await asyncio.sleep(0.02)
+        began = time.monotonic()
+        with pytest.raises(QueueFull) as refused:
+            await batcher.submit([99], began + 0.2)
+        waited = time.monotonic() - began
+        assert int(refused.value.headers["Retry-After"]) >= 1  # type: ignore[index]
+        expected = batcher.expected_wait()
+        for task in backlog:
+            task.cancel()  # callers that leave no longer count as queued work
+        await asyncio.sleep(0.01)
+        after = batcher.expected_wait()
+        model.release.set()
+        return waited, expected - after, await blocker
+
+    waited, dropped, answer = asyncio.run(with_batcher(model, body))
+    assert waited < 0.05 and answer == [2]
+    assert dropped == pytest.approx(10 * 0.05, rel=0.5)
+    assert 99 not in [item for batch in model.batches for item in batch]

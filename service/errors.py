@@ -78,7 +78,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "no model of that name (model_not_found)"),
         (413, "request body too large (payload_too_large)"),
         (422, "invalid input (invalid_input)"),
-        (429, "the model's queue is full (queue_full); see Retry-After"),
+        (429, "the model's queue is full, or its queued work would outlast the deadline (queue_full); see Retry-After"),
         (503, "model loading or failed (model_not_ready), or shutting down (draining)"),
         (504, "deadline passed before the forward pass (deadline_exceeded)"),
         (500, "unexpected error (internal_error)"),

@@ -52,7 +52,7 @@ train-forecast: install
 bench: install
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) bench/sentiment_quality.py --data $(DATA)/imdb
-	$(PY) bench/sentiment_latency.py
 	$(PY) bench/lm_quality.py --data $(DATA)/ptb
-	$(PY) bench/lm_latency.py --data $(DATA)/ptb
 	$(PY) bench/forecast_quality.py --data-root $(DATA)
+	$(PY) bench/load.py
+	$(PY) bench/soak.py

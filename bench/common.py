@@ -118,10 +118,3 @@ async def run_load(url: str, path: str, bodies: list[dict[str, object]], concurr
         began = time.perf_counter()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     return latencies, time.perf_counter() - began
-
-
-def row(label: str, latencies_ms: list[float], per_second: float) -> str:
-    return f"{label:44} {percentile(latencies_ms, 50):8.2f} {percentile(latencies_ms, 99):8.2f} {per_second:10.1f}"
-
-
-HEADER = f"{'measure':44} {'p50 ms':>8} {'p99 ms':>8} {'per sec':>10}"

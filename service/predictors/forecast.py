@@ -41,16 +41,16 @@ class ForecastPredictor(Predictor):
     def preprocess(self, history: list[float] | list[list[float]], horizon: int, quantiles: list[float]) -> PreparedHistory:
         """Check the history's shape against the card and keep its last context_length rows."""
         width = len(self.features)
-        rows = [row if isinstance(row, list) else [row] for row in history]
-        if len(rows[0]) != width:
+        first_width = len(history[0]) if isinstance(history[0], list) else 1  # the schema made every row alike
+        if first_width != width:
             expected = "numbers (one feature)" if width == 1 else f"rows of {width} values ({', '.join(self.features)})"
             raise InvalidInput(
-                f"model {self.card.name!r} takes {expected}; got {len(rows[0])} value(s) per row",
+                f"model {self.card.name!r} takes {expected}; got {first_width} value(s) per row",
                 [ErrorDetail(loc=["body", "history"], msg=f"expected {width} feature(s) per row: {self.features}")],
             )
-        if len(rows) < self.context_length:
+        if len(history) < self.context_length:
             raise InvalidInput(
-                f"history has {len(rows)} rows; model {self.card.name!r} needs at least {self.context_length}",
+                f"history has {len(history)} rows; model {self.card.name!r} needs at least {self.context_length}",
                 [ErrorDetail(loc=["body", "history"], msg=f"at least {self.context_length} rows (the model's context_length)")],
             )
         if horizon > self.max_horizon:
@@ -65,7 +65,8 @@ class ForecastPredictor(Predictor):
         ]
         if unknown:
             raise InvalidInput(f"model {self.card.name!r} offers the quantiles {sorted(self.offsets)} only", unknown)
-        window = torch.tensor(rows[-self.context_length :], dtype=torch.float32)
+        tail = history[-self.context_length :]  # only the last context_length rows are fed
+        window = torch.tensor([row if isinstance(row, list) else [row] for row in tail], dtype=torch.float32)
         return PreparedHistory(window, horizon, quantiles)
 
     def forward(self, items: list[PreparedHistory]) -> list[ForecastOutput]:

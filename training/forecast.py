@@ -155,7 +155,13 @@ class WindowSampler:
 
 
 def validation_loss(
-    model: Forecaster, series_set: SeriesSet, args: argparse.Namespace, horizon: int, min_scale: torch.Tensor, loss: Any
+    model: Forecaster,
+    series_set: SeriesSet,
+    args: argparse.Namespace,
+    horizon: int,
+    min_scale: torch.Tensor,
+    loss: Any,
+    device: torch.device,
 ) -> float:
     """Mean over series of the mean loss on their validation windows."""
     model.eval()
@@ -163,7 +169,9 @@ def validation_loss(
     with torch.inference_mode():
         stride = PRESETS[args.preset]["eval_stride"]
         for series, contexts, targets in part_windows(series_set, "validation", args.context, horizon, stride):
-            x, y = normalized_pair(torch.from_numpy(contexts), torch.from_numpy(targets), min_scale, series.target_index)
+            x, y = normalized_pair(
+                torch.from_numpy(contexts).to(device), torch.from_numpy(targets).to(device), min_scale, series.target_index
+            )
             chunks = [(x[i : i + 512], y[i : i + 512]) for i in range(0, len(x), 512)]
             total = sum(float(loss(model(xc, horizon), yc)) * len(xc) for xc, yc in chunks)
             per_series.append(total / len(x))
@@ -215,11 +223,13 @@ def train(args: argparse.Namespace) -> ModelCard:
     validation_horizon = min(args.rollout_max, args.horizon) if recursive else args.horizon
 
     stop = stopper.epochs_without_improvement >= args.patience
+    sampler: WindowSampler | None = None
     for epoch in range(first_epoch, args.epochs + 1):
         if stop:
             break
         horizon = min(args.rollout_max, args.rollout_start * epoch, args.horizon) if recursive else args.horizon
-        sampler = WindowSampler(series_set, args.context, horizon, rng, args.synthetic_share)
+        if sampler is None or horizon != sampler.horizon:  # windows are cut again only when the rollout grows
+            sampler = WindowSampler(series_set, args.context, horizon, rng, args.synthetic_share)
         model.train()
         total = 0.0
         progress = tqdm(range(args.steps_per_epoch), desc=f"epoch {epoch}", leave=False, mininterval=5)
@@ -233,9 +243,7 @@ def train(args: argparse.Namespace) -> ModelCard:
             optimizer.step()
             total += batch_loss.item()
             progress.set_postfix(loss=f"{batch_loss.item():.4f}")
-        model.cpu()
-        validation = validation_loss(model, series_set, args, validation_horizon, min_scale, loss)
-        model.to(device)
+        validation = validation_loss(model, series_set, args, validation_horizon, min_scale.to(device), loss, device)
         history["train_loss"].append(total / args.steps_per_epoch)
         history["validation_loss"].append(validation)
         stop = stopper.update(epoch, validation, model)

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
 from torch import nn
 
 from models import architectures
+from models.card_io import IO_BY_TASK, CardIO
 
 FORMAT_VERSION = 1
 CARD_FILE = "card.json"
@@ -41,7 +42,7 @@ class ArtifactError(Exception):
 
 
 class ModelCard(BaseModel):
-    """card.json. `io` holds what the task's predictor needs (labels, max_length, ...)."""
+    """card.json. `io` holds what the task's predictor needs (labels, max_length, ...), typed by `task`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -50,12 +51,25 @@ class ModelCard(BaseModel):
     version: str
     task: Task
     arch: dict[str, Any]
-    io: dict[str, Any]
+    io: CardIO
     license: str
     metrics: dict[str, float]
     data: dict[str, Any]
     training: dict[str, Any]
     created: str
+
+    @field_validator("io", mode="before")
+    @classmethod
+    def _io_of_the_task(cls, value: object, info: ValidationInfo) -> object:
+        """Validate `io` as the class of the card's task (a plain union would take whichever class fits first)."""
+        io_class = IO_BY_TASK.get(info.data.get("task", ""))
+        if io_class is None or isinstance(value, io_class):
+            return value  # an unknown task is reported on its own field
+        try:
+            return io_class.model_validate(value)
+        except ValidationError as error:
+            problems = "; ".join(f"io.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            raise ValueError(problems) from None
 
 
 @dataclass
@@ -122,8 +136,17 @@ def read_card(directory: Path) -> ModelCard:
     try:
         return ModelCard.model_validate(raw)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise ArtifactError(name, f"{CARD_FILE} is invalid: {problems}") from error
+        raise ArtifactError(name, f"{CARD_FILE} is invalid: {_problems(error)}") from error
+
+
+def _problems(error: ValidationError) -> str:
+    """Each fault as `field.path: message`; `io`'s own validator already names its fields."""
+    problems = []
+    for fault in error.errors():
+        message = fault["msg"].removeprefix("Value error, ")
+        where = ".".join(map(str, fault["loc"]))
+        problems.append(message if message.startswith(f"{where}.") else f"{where}: {message}")
+    return "; ".join(problems)
 
 
 def load_artifact(directory: Path) -> Artifact:

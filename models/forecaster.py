@@ -60,9 +60,10 @@ class Forecaster(nn.Module):
         self.head = nn.Linear(config.hidden_size, head_steps)
 
     def forward(self, window: torch.Tensor, horizon: int) -> torch.Tensor:
-        """Normalized window (B, T, F) -> normalized target forecasts (B, horizon)."""
-        if not 1 <= horizon <= self.config.max_horizon:
-            raise ValueError(f"horizon must be within 1..{self.config.max_horizon}, got {horizon}")
+        """Normalized window (B, T, F) -> normalized target forecasts (B, horizon), 1 <= horizon <= max_horizon.
+
+        The horizon is checked once, against the card, by whoever calls (the predictor, the trainer).
+        """
         outputs, state = self.lstm(window)  # outputs (B, T, hidden)
         step = self.head(outputs[:, -1])  # direct: (B, max_horizon); recursive: (B, 1)
         if self.config.multi_step == "direct":

@@ -11,12 +11,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-from service.api.routes import forecast, health, language_model, models, sentiment
+from service.api.router import API_PREFIXES, v1
+from service.api.routes import health
 from service.device import resolve_device
 from service.errors import install_error_handlers
 from service.log import configure_logging
 from service.metrics import Metrics
-from service.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from service.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware, RequestContextMiddleware
 from service.registry import ModelRegistry
 from service.settings import Settings
 
@@ -56,8 +57,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.registry = registry
     install_error_handlers(app)
-    for router in (health.router, models.router, sentiment.router, language_model.router, forecast.router):
-        app.include_router(router)
+    app.include_router(health.router)
+    app.include_router(v1)  # the TOPICS' routes, declared on it when imported
+    # Middleware added first runs innermost. The key check sits inside CORS, so that preflights (which carry no
+    # key) are answered and a 401 still has CORS headers, and outside the app, so that it runs before the body is read.
+    if settings.api_key is not None:
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value(), prefixes=API_PREFIXES)
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,

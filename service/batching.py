@@ -6,23 +6,26 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Generic, TypeVar
 
 from service.errors import DeadlineExceeded, QueueFull
 from service.metrics import Metrics
 
+ItemT = TypeVar("ItemT")
+OutputT = TypeVar("OutputT")
+
 
 @dataclass
-class _Pending:
-    item: Any
+class _Pending(Generic[ItemT, OutputT]):
+    item: ItemT
     deadline: float  # time.monotonic() seconds
-    future: asyncio.Future[Any]
+    future: asyncio.Future[OutputT]
     queued_at: float = field(default_factory=time.monotonic)
     started: bool = False  # taken into a forward pass: its answer is coming, deadline or not
     waiting: bool = True  # counted in the batcher's backlog until it starts or its caller leaves
 
 
-class MicroBatcher:
+class MicroBatcher(Generic[ItemT, OutputT]):
     """Runs `run_batch(items) -> results` on an executor over batches gathered from a bounded queue.
 
     A batch is up to `max_batch_size` items. A lone item runs at once; when others are
@@ -38,7 +41,7 @@ class MicroBatcher:
         self,
         name: str,
         device: str,
-        run_batch: Callable[[list[Any]], Sequence[Any]],
+        run_batch: Callable[[list[ItemT]], Sequence[OutputT]],
         executor: Executor,
         metrics: Metrics,
         max_batch_size: int,
@@ -53,7 +56,7 @@ class MicroBatcher:
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self.queue_size = queue_size
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Pending[ItemT, OutputT]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._backlog = 0  # items queued whose callers still wait and whose forward has not started
         self._seconds_per_item = 0.0  # moving average over recent batches; 0 until the first batch
@@ -62,7 +65,7 @@ class MicroBatcher:
         """Seconds of queued work ahead of a new item."""
         return self._backlog * self._seconds_per_item
 
-    def _leave_backlog(self, entry: _Pending) -> None:
+    def _leave_backlog(self, entry: _Pending[ItemT, OutputT]) -> None:
         if entry.waiting:
             entry.waiting = False
             self._backlog -= 1
@@ -75,7 +78,7 @@ class MicroBatcher:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
 
-    async def submit(self, items: list[Any], deadline: float) -> list[Any]:
+    async def submit(self, items: list[ItemT], deadline: float) -> list[OutputT]:
         """Queue all `items` of one request together (or none: 429) and wait for their results."""
         if self._queue.qsize() + len(items) > self.queue_size:
             raise QueueFull(
@@ -155,7 +158,7 @@ class MicroBatcher:
                 if not entry.future.done():
                     entry.future.set_result(result)
 
-    async def _gather(self) -> list[_Pending]:
+    async def _gather(self) -> list[_Pending[ItemT, OutputT]]:
         batch = [await self._queue.get()]
         wait_until = time.monotonic() + self.max_wait_s
         while len(batch) < self.max_batch_size:

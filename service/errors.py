@@ -1,6 +1,7 @@
 """The service's named errors, their one JSON shape, and their mapping to HTTP statuses."""
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -89,7 +90,11 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_la
 
 
 def error_response(
-    status_code: int, code: str, message: str, details: list[ErrorDetail] | None = None, headers: dict[str, str] | None = None
+    status_code: int,
+    code: str,
+    message: str,
+    details: list[ErrorDetail] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorResponse(error=ErrorBody(code=code, message=message, details=details or []))
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)

@@ -1,55 +1,77 @@
-"""Text generation as a sequence of batched steps: each step of each request is one batcher item."""
+"""Text generation as a sequence of pipeline runs: each new token of each request is one batcher item."""
 
+import json
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from service.batching import MicroBatcher
-from service.predictors.language_model import LanguageModelPredictor, LMItem, LMOutput
+from service import pipeline
+from service.errors import ErrorBody, ErrorResponse, ServiceError
+from service.pipeline import ReadyModel
+from service.predictors.base import Prepared
+from service.predictors.language_model import GenerationStep, LMItem, LMOutput, SampledToken
+from service.schemas.language_model import GenerateRequest, GenerateResponse
 
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    prompt: str
-    max_new_tokens: int
-    temperature: float
-    top_k: int
-    seed: int
+GenerationModel = ReadyModel[GenerationStep, Prepared[LMItem], LMOutput, SampledToken]
 
 
 def draw_seed() -> int:
     return random.SystemRandom().randrange(2**63)
 
 
-def render(tokens: list[str], eos_token: str) -> str:
+def first_step(request: GenerateRequest, seed: int) -> GenerationStep:
+    return GenerationStep(request.prompt, request.temperature, request.top_k, torch.Generator().manual_seed(seed))
+
+
+def render(tokens: list[SampledToken]) -> str:
     """Words joined by spaces; each <eos> ends a line."""
-    text = " ".join("\n" if token == eos_token else token for token in tokens)
+    text = " ".join("\n" if token.end_of_sentence else token.word for token in tokens)
     return "\n".join(line.strip() for line in text.split("\n"))
 
 
 async def generate_tokens(
-    predictor: LanguageModelPredictor,
-    batcher: MicroBatcher,
-    settings: GenerationSettings,
+    model: GenerationModel,
+    step: GenerationStep,
+    max_new_tokens: int,
     deadline: float,
     step_timeout_s: float,
     disconnected: Callable[[], Awaitable[bool]],
-) -> AsyncIterator[str]:
-    """Yield new tokens one by one. Each request samples with its own seeded generator, so what a
-    seed produces never depends on which other requests shared a batch. Stops if the client leaves."""
-    generator = torch.Generator().manual_seed(settings.seed)
-    context = predictor.context(settings.prompt, "prompt", allow_empty=True)
-    item = LMItem([predictor.eos_id, *context.token_ids], keep_state=True)
-    for _ in range(settings.max_new_tokens):
-        (output,) = await batcher.submit([item], deadline)
-        assert isinstance(output, LMOutput) and output.log_probs is not None
-        next_id = predictor.sample(output.log_probs, settings.temperature, settings.top_k, generator)
-        yield predictor.words[next_id]
+    log_fields: dict[str, Any],
+) -> AsyncIterator[SampledToken]:
+    """Yield new tokens one by one; stops early if the client leaves."""
+    for _ in range(max_new_tokens):
+        token = await pipeline.run(model, step, deadline, log_fields)
+        yield token
         if await disconnected():
             return
         # Later steps get a fresh deadline: the request's deadline bounds its wait for the first step.
         deadline = time.monotonic() + step_timeout_s
-        item = LMItem([next_id], state=output.state)
+        step = step.after(token)
+
+
+async def collect(model: GenerationModel, tokens: AsyncIterator[SampledToken], seed: int) -> GenerateResponse:
+    generated = [token async for token in tokens]
+    return GenerateResponse(
+        model=model.name,
+        version=model.card.version,
+        generated_text=render(generated),
+        tokens=[token.word for token in generated],
+        seed=seed,
+    )
+
+
+async def events(tokens: AsyncIterator[SampledToken], count: int) -> AsyncIterator[str]:
+    """Server-sent events, one per token; the last carries the whole text (TGI's shape). A failure
+    mid-stream (the status is already sent) ends the stream with an event in the usual error shape."""
+    generated: list[SampledToken] = []
+    try:
+        async for token in tokens:
+            generated.append(token)
+            final = render(generated) if len(generated) == count else None
+            yield f"data: {json.dumps({'token': {'text': token.word}, 'generated_text': final})}\n\n"
+    except ServiceError as error:
+        body = ErrorResponse(error=ErrorBody(code=error.code, message=error.message, details=error.details))
+        yield f"data: {body.model_dump_json()}\n\n"

@@ -15,6 +15,21 @@ class Metrics:
         self.request_latency = Histogram(
             "rnnserve_request_seconds", "HTTP request latency", ["route"], buckets=LATENCY_BUCKETS, registry=self.registry
         )
+        # The stages of one inference, per model: preprocess -> queue wait -> forward -> postprocess (KServe's pre/predict/post).
+        self.preprocess_latency = Histogram(
+            "rnnserve_preprocess_seconds",
+            "one request's preprocessing (validation against the card, tokenization)",
+            ["model", "device"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.postprocess_latency = Histogram(
+            "rnnserve_postprocess_seconds",
+            "one request's postprocessing (shaping the outputs into the response)",
+            ["model", "device"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.forward_latency = Histogram(
             "rnnserve_forward_seconds",
             "one batched forward pass",

@@ -1,6 +1,7 @@
-"""ASGI middleware: request ids, one log line and metrics per request, the body limit, and the last-resort 500."""
+"""ASGI middleware: request ids, one log line and metrics per request, the API key, the body limit, and the last-resort 500."""
 
 import logging
+import secrets
 import time
 import uuid
 from typing import Any
@@ -66,6 +67,38 @@ class RequestContextMiddleware:
                 **scope["state"]["log_fields"],  # sizes the route recorded; never the inputs themselves
             }
             logger.info("request", extra={"fields": fields})
+
+
+class ApiKeyMiddleware:
+    """With RNNSERVE_API_KEY set, every route under the API prefixes needs `Authorization: Bearer <key>`.
+
+    It answers 401 before the app runs, so an unauthorized body is never read or parsed.
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str, prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.expected = api_key.encode()
+        self.prefixes = prefixes
+
+    def _guarded(self, path: str) -> bool:
+        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._guarded(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        authorization = dict(scope["headers"]).get(b"authorization", b"")
+        scheme, _, token = authorization.partition(b" ")
+        if scheme.lower() == b"bearer" and secrets.compare_digest(token, self.expected):
+            await self.app(scope, receive, send)
+            return
+        response = error_response(
+            401,
+            "unauthorized",
+            "missing or wrong API key: send 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+        await response(scope, receive, send)
 
 
 class BodySizeLimitMiddleware:

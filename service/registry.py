@@ -4,9 +4,10 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -14,18 +15,19 @@ from models.artifact import ArtifactError, ModelCard, load_artifact
 from service.batching import MicroBatcher
 from service.errors import InvalidInput, ModelNotFound, ModelNotReady
 from service.metrics import Metrics
-from service.predictors.base import Predictor
-from service.predictors.forecast import ForecastPredictor
-from service.predictors.language_model import LanguageModelPredictor
-from service.predictors.sentiment import SentimentPredictor
+from service.pipeline import ReadyModel, StageTimers
+from service.predictors.base import ModelRunner, OutputT, Predictor, PreparedT, RequestT, ResponseT
+from service.predictors.forecast import ForecastRunner
+from service.predictors.language_model import LanguageModelRunner
+from service.predictors.sentiment import SentimentRunner
 from service.settings import Settings
 
 logger = logging.getLogger("rnnserve.registry")
 
-PREDICTORS: dict[str, type[Predictor]] = {
-    "sentiment": SentimentPredictor,
-    "language-model": LanguageModelPredictor,
-    "forecast": ForecastPredictor,
+RUNNERS: dict[str, type[ModelRunner[Any, Any]]] = {
+    "sentiment": SentimentRunner,
+    "language-model": LanguageModelRunner,
+    "forecast": ForecastRunner,
 }
 
 
@@ -42,8 +44,10 @@ class ModelEntry:
     status: ModelStatus = ModelStatus.LOADING
     reason: str | None = None
     card: ModelCard | None = None
-    predictor: Predictor | None = None
-    batcher: MicroBatcher | None = None
+    runner: ModelRunner[Any, Any] | None = None
+    batcher: MicroBatcher[Any, Any] | None = None
+    # Set once the model is ready: its operations by predictor class, each bound to the model's batcher.
+    ready: dict[type[Predictor[Any, Any, Any, Any]], ReadyModel[Any, Any, Any, Any]] = field(default_factory=dict)
 
     @property
     def task(self) -> str | None:
@@ -78,34 +82,45 @@ class ModelRegistry:
                 entry.status, entry.reason = ModelStatus.FAILED, str(error)
                 logger.error("artifact failed to load", extra={"fields": {"model": entry.name, "reason": str(error)}})
                 continue
-            assert entry.predictor is not None
-            entry.batcher = MicroBatcher(
-                name=entry.name,
-                device=str(self.device),
-                run_batch=entry.predictor.forward,
-                executor=self.executor,
-                metrics=self.metrics,
-                max_batch_size=self.settings.max_batch_size,
-                max_wait_s=self.settings.max_batch_wait_ms / 1000,
-                queue_size=self.settings.queue_size,
-            )
-            entry.batcher.start()
-            entry.status = ModelStatus.READY
+            self._serve(entry)
             logger.info("model ready", extra={"fields": {"model": entry.name, "device": str(self.device)}})
         self.all_tried = True
+
+    def _serve(self, entry: ModelEntry) -> None:
+        """Start the loaded model's batcher and bind each of its operations to it."""
+        if entry.runner is None or entry.card is None:
+            raise RuntimeError(f"model {entry.name!r} has no runner to serve")
+        batcher: MicroBatcher[Any, Any] = MicroBatcher(
+            name=entry.name,
+            device=str(self.device),
+            run_batch=entry.runner.forward,
+            executor=self.executor,
+            metrics=self.metrics,
+            max_batch_size=self.settings.max_batch_size,
+            max_wait_s=self.settings.max_batch_wait_ms / 1000,
+            queue_size=self.settings.queue_size,
+        )
+        batcher.start()
+        timers = StageTimers.for_model(self.metrics, entry.name, str(self.device))
+        entry.batcher = batcher
+        entry.ready = {
+            type(predictor): ReadyModel(entry.name, entry.card, predictor, batcher, timers)
+            for predictor in entry.runner.predictors()
+        }
+        entry.status = ModelStatus.READY
 
     def _load(self, entry: ModelEntry) -> None:
         artifact = load_artifact(entry.path)
         entry.card = artifact.card
         if artifact.card.name != entry.name:
             raise ArtifactError(entry.name, f"card names the model {artifact.card.name!r}; the folder must carry that name")
-        predictor_class = PREDICTORS.get(artifact.card.task)
-        if predictor_class is None:
+        runner_class = RUNNERS.get(artifact.card.task)
+        if runner_class is None:
             raise ArtifactError(entry.name, f"task {artifact.card.task!r} is not served by this rnnserve")
-        predictor = predictor_class(artifact, self.device)
-        predictor.warmup()
-        predictor.padding_observer = self._padding_observer(entry.name)
-        entry.predictor = predictor
+        runner = runner_class(artifact, self.device)
+        runner.warmup()
+        runner.padding_observer = self._padding_observer(entry.name)
+        entry.runner = runner
 
     def _padding_observer(self, name: str) -> Callable[[int, int], None]:
         real, padding = self.metrics.positions.labels(name, "real"), self.metrics.positions.labels(name, "padding")
@@ -143,8 +158,11 @@ class ModelRegistry:
                 return False
         return True
 
-    def resolve(self, name: str | None, task: str) -> ModelEntry:
-        """The entry a request asks for: 404 unknown, 422 another task's model, 503 not ready."""
+    def resolve(
+        self, name: str | None, kind: type[Predictor[RequestT, PreparedT, OutputT, ResponseT]]
+    ) -> ReadyModel[RequestT, PreparedT, OutputT, ResponseT]:
+        """The ready model a request asks for, as the operation `kind`: 404 unknown, 422 another task's model, 503 not ready."""
+        task = kind.task
         if name is None:
             name = self.default_name(task)
             if name is None:
@@ -157,4 +175,7 @@ class ModelRegistry:
         if entry.status is not ModelStatus.READY:
             reason = f": {entry.reason}" if entry.reason else ""
             raise ModelNotReady(f"model {name!r} is {entry.status.value}{reason}")
-        return entry
+        model = entry.ready.get(kind)
+        if model is None:
+            raise ModelNotReady(f"model {name!r} does not serve {kind.__name__}")
+        return model

@@ -4,15 +4,16 @@ They are `async def` on purpose: FastAPI runs plain `def` dependencies in a thre
 and that hop cost milliseconds per request.
 """
 
-import secrets
 import time
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
-from service.errors import InvalidInput, Unauthorized
+from service import pipeline
+from service.errors import InvalidInput
 from service.metrics import Metrics
+from service.predictors.base import OutputT, Predictor, PreparedT, RequestT, ResponseT
 from service.registry import ModelRegistry
 from service.settings import Settings
 
@@ -31,16 +32,6 @@ RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
-async def require_api_key(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
-    """With RNNSERVE_API_KEY set, every /v1 route needs `Authorization: Bearer <key>`."""
-    settings: Settings = request.app.state.settings  # read directly: a sub-dependency costs time on every request
-    if settings.api_key is None:
-        return
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), settings.api_key.get_secret_value().encode()):
-        raise Unauthorized("missing or wrong API key: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"})
-
-
 @dataclass(frozen=True)
 class Inference:
     """What an inference route needs, resolved by one dependency (each dependency costs ~0.1 ms a request)."""
@@ -48,6 +39,13 @@ class Inference:
     settings: Settings
     registry: ModelRegistry
     deadline: float  # the monotonic time by which the forward pass must start
+    log_fields: dict[str, Any]  # sizes for this request's log line (never the inputs)
+
+    async def answer(
+        self, kind: type[Predictor[RequestT, PreparedT, OutputT, ResponseT]], model: str | None, request: RequestT
+    ) -> ResponseT:
+        """Run `request` through the named model (or the task's default) as the operation `kind`."""
+        return await pipeline.run(self.registry.resolve(model, kind), request, self.deadline, self.log_fields)
 
 
 async def inference_context(
@@ -66,12 +64,7 @@ async def inference_context(
         if not 0 < asked < float("inf"):
             raise InvalidInput("X-Request-Timeout must be a positive number of seconds")
         timeout = min(timeout, asked)
-    return Inference(settings, request.app.state.registry, time.monotonic() + timeout)
+    return Inference(settings, request.app.state.registry, time.monotonic() + timeout, request.state.log_fields)
 
 
 InferenceDep = Annotated[Inference, Depends(inference_context)]
-
-
-def record_sizes(request: Request, **sizes: int) -> None:
-    """Add input sizes (never the inputs) to this request's log line."""
-    request.state.log_fields.update(sizes)

@@ -1,15 +1,34 @@
-"""The contract every task's predictor fulfils for the registry and the batcher."""
+"""The contract every model fulfils for the registry, the batcher and the pipeline.
+
+A `ModelRunner` is one artifact's network on one device: it runs batches of items gathered
+from many requests (`forward`, on the inference thread). A `Predictor` is one operation on a
+runner: `preprocess` turns a request into items (cheap; raises InvalidInput), the runner's
+batched `forward` answers them, and `postprocess` shapes the response. Sentiment and forecast
+runners offer one predictor each; the language model offers next word, perplexity and
+generation steps over one network and one batcher.
+"""
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
 
 import torch
+from torch import nn
 
-from models.artifact import Artifact
+from models.artifact import Artifact, ArtifactError, ModelCard, Task
+from models.card_io import CardIO
 
 # A padded group's longest input is at most this many times its shortest: at most half its positions are padding.
 GROUP_LENGTH_RATIO = 2.0
+
+RequestT = TypeVar("RequestT")
+ItemT = TypeVar("ItemT")
+PreparedT = TypeVar("PreparedT", bound="Prepared[Any]")
+OutputT = TypeVar("OutputT")
+ResponseT = TypeVar("ResponseT")
+IOT = TypeVar("IOT", bound=CardIO)
+NetworkT = TypeVar("NetworkT", bound=nn.Module)
 
 
 def group_by_length(lengths: list[int], ratio: float) -> list[list[int]]:
@@ -23,18 +42,39 @@ def group_by_length(lengths: list[int], ratio: float) -> list[list[int]]:
     return groups
 
 
-class Predictor(ABC):
-    """Wraps one loaded artifact on one device.
+def typed_io(card: ModelCard, kind: type[IOT]) -> IOT:
+    """The card's `io` as the class its runner reads (the card validated it against its task at load)."""
+    if not isinstance(card.io, kind):
+        raise ArtifactError(card.name, f"io is {type(card.io).__name__}, this runner reads {kind.__name__}")
+    return card.io
 
-    The route calls `preprocess` (cheap, raises InvalidInput), the batcher calls `forward`
-    on its inference thread with items from many requests, and the route shapes each
-    result with `postprocess`.
+
+def typed_network(artifact: Artifact, kind: type[NetworkT]) -> NetworkT:
+    """The artifact's network as the class its runner drives."""
+    if not isinstance(artifact.model, kind):
+        raise ArtifactError(artifact.card.name, f"arch.type {type(artifact.model).__name__} cannot serve a {kind.__name__} task")
+    return artifact.model
+
+
+@dataclass(frozen=True)
+class Prepared(Generic[ItemT]):
+    """A request turned into batcher items, with the sizes logged for it (never the inputs themselves).
+
+    A predictor whose postprocess needs more of what preprocess learned subclasses it.
     """
+
+    items: list[ItemT]
+    sizes: dict[str, int]
+
+
+class ModelRunner(ABC, Generic[ItemT, OutputT]):
+    """One loaded artifact on one device; `forward` runs on the inference thread, one batch at a time."""
+
+    task: ClassVar[Task]
 
     def __init__(self, artifact: Artifact, device: torch.device) -> None:
         self.card = artifact.card
         self.device = device
-        self.model = artifact.model.to(device)
         # Called with (real positions, padded positions) for each padded forward; the registry wires it to metrics.
         self.padding_observer: Callable[[int, int], None] | None = None
 
@@ -43,8 +83,12 @@ class Predictor(ABC):
             self.padding_observer(real, total)
 
     @abstractmethod
-    def forward(self, items: list[Any]) -> Sequence[Any]:
+    def forward(self, items: list[ItemT]) -> list[OutputT]:
         """Run one batch of preprocessed items; returns one result per item, on the CPU."""
+
+    @abstractmethod
+    def predictors(self) -> list["Predictor[Any, Any, OutputT, Any]"]:
+        """The operations this model serves, each a predictor over this runner."""
 
     @abstractmethod
     def warmup(self) -> None:
@@ -53,3 +97,28 @@ class Predictor(ABC):
     @abstractmethod
     def example_request(self) -> dict[str, Any]:
         """A request body that this model answers, shown by GET /v1/models/{name}."""
+
+
+class Predictor(ABC, Generic[RequestT, PreparedT, OutputT, ResponseT]):
+    """One operation: request -> preprocess -> batched forward -> postprocess -> response.
+
+    `PreparedT` is the request's items plus whatever postprocess needs; the items go to the runner.
+    """
+
+    task: ClassVar[Task]  # the registry resolves a request's model among this task's models
+
+    def __init__(self, runner: ModelRunner[Any, OutputT]) -> None:
+        self.runner = runner
+        self.card = runner.card
+
+    @abstractmethod
+    def preprocess(self, request: RequestT) -> PreparedT:
+        """Check the request against the card and turn it into items; raises InvalidInput."""
+
+    def forward(self, items: list[Any]) -> list[OutputT]:
+        """The runner's batched forward: the batcher calls it with items of many requests."""
+        return self.runner.forward(items)
+
+    @abstractmethod
+    def postprocess(self, request: RequestT, prepared: PreparedT, outputs: list[OutputT]) -> ResponseT:
+        """Shape the outputs of this request's items into its response."""

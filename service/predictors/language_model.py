@@ -1,5 +1,8 @@
 """Language model: next word, perplexity, and one generation step at a time.
 
+One runner holds the network, the vocabulary and the batched forward; three predictors over it
+shape next-word, perplexity and generation-step requests.
+
 Every request becomes items of one kind for the batcher: feed `token_ids` from `state`
 (None: a fresh start) and either score `targets` (perplexity) or return the log-probabilities
 after the last token, with the new state when `keep_state` (generation).
@@ -10,18 +13,34 @@ Items that carry or keep a state (generation) batch with items of equal length o
 concurrent generations advance in one forward pass per step.
 """
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tokenizers import Tokenizer
 
-from models.artifact import Artifact
-from models.language_model import State
+from models.artifact import Artifact, ArtifactError
+from models.card_io import LanguageModelIO
+from models.language_model import LanguageModel, State
 from models.text import pad_batch
 from service.errors import ErrorDetail, InvalidInput
-from service.predictors.base import GROUP_LENGTH_RATIO, Predictor, group_by_length
+from service.predictors.base import (
+    GROUP_LENGTH_RATIO,
+    ModelRunner,
+    Predictor,
+    Prepared,
+    group_by_length,
+    typed_io,
+    typed_network,
+)
+from service.schemas.language_model import (
+    NextWordRequest,
+    NextWordResponse,
+    PerplexityRequest,
+    PerplexityResponse,
+    WordProbability,
+)
 
 # Most token positions scored in one forward: their logits take positions x vocabulary x 4 bytes (160 MB here).
 SCORING_POSITIONS = 4096
@@ -49,30 +68,30 @@ class Context:
     unknown_words: list[str]
 
 
-class LanguageModelPredictor(Predictor):
+class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
+    task = "language-model"
+
     def __init__(self, artifact: Artifact, device: torch.device) -> None:
         super().__init__(artifact, device)
-        assert artifact.tokenizer is not None
-        self.tokenizer: Tokenizer = artifact.tokenizer
-        self.words = self._words()
-        self.vocabulary = {word: index for index, word in enumerate(self.words)}
-        self.eos_token: str = self.card.io["eos_token"]
-        self.unk_token: str = self.card.io["unk_token"]
-        self.eos_id = self.vocabulary[self.eos_token]
-        self.unk_id = self.vocabulary[self.unk_token]
-
-    def _words(self) -> list[str]:
+        if artifact.tokenizer is None:
+            raise ArtifactError(artifact.card.name, "a language model needs its tokenizer.json")
+        self.tokenizer = artifact.tokenizer
+        self.io = typed_io(self.card, LanguageModelIO)
+        self.network = typed_network(artifact, LanguageModel).to(device)
         vocabulary = self.tokenizer.get_vocab()
-        return sorted(vocabulary, key=vocabulary.__getitem__)
+        self.words = sorted(vocabulary, key=vocabulary.__getitem__)
+        self.vocabulary = {word: index for index, word in enumerate(self.words)}
+        for special in (self.io.eos_token, self.io.unk_token):
+            if special not in self.vocabulary:
+                raise ArtifactError(self.card.name, f"special token {special!r} of io is not in tokenizer.json")
+        self.eos_token, self.unk_token = self.io.eos_token, self.io.unk_token
+        self.eos_id, self.unk_id = self.vocabulary[self.eos_token], self.vocabulary[self.unk_token]
 
     def context(self, text: str, field: str, allow_empty: bool = False) -> Context:
         """Normalize as the corpus was prepared; refuse text with no known word unless `allow_empty`."""
-        normalized = self.tokenizer.normalizer.normalize_str(text) if self.tokenizer.normalizer else text
-        words = (
-            [word for word, _ in self.tokenizer.pre_tokenizer.pre_tokenize_str(normalized)]
-            if self.tokenizer.pre_tokenizer
-            else normalized.split()
-        )
+        normalizer, pre_tokenizer = self.tokenizer.normalizer, self.tokenizer.pre_tokenizer
+        normalized = normalizer.normalize_str(text) if normalizer else text
+        words = [word for word, _ in pre_tokenizer.pre_tokenize_str(normalized)] if pre_tokenizer else normalized.split()
         token_ids = [self.vocabulary.get(word, self.unk_id) for word in words]
         unknown = [word for word, index in zip(words, token_ids, strict=True) if index == self.unk_id and word != self.unk_token]
         if not allow_empty:
@@ -117,21 +136,21 @@ class LanguageModelPredictor(Predictor):
         self.observe_padding(int(lengths.sum()), token_ids.numel())
         token_ids, lengths = token_ids.to(self.device), lengths.to(self.device)
         if scoring:
-            logits, _ = self.model(token_ids)  # (B, T, V)
+            logits, _ = self.network(token_ids)  # (B, T, V)
             log_probs = F.log_softmax(logits.float(), dim=-1)
             targets, _ = pad_batch([item.targets or [] for item in items], self.eos_id)  # (B, T)
             picked = log_probs.gather(-1, targets.to(self.device).unsqueeze(-1)).squeeze(-1)  # (B, T)
             real = torch.arange(picked.shape[1], device=self.device)[None, :] < lengths[:, None]  # (B, T)
             nll = -(picked * real).sum(dim=1)  # (B,)
             return [LMOutput(None, None, value) for value in nll.tolist()]
-        logits, _ = self.model(token_ids, last_positions=lengths - 1)  # (B, 1, V)
+        logits, _ = self.network(token_ids, last_positions=lengths - 1)  # (B, 1, V)
         last = F.log_softmax(logits.float(), dim=-1)[:, 0].cpu()  # (B, V)
         return [LMOutput(last[row], None, None) for row in range(len(items))]
 
     def _forward_exact(self, items: list[LMItem], fresh: bool) -> list[LMOutput]:
         token_ids = torch.tensor([item.token_ids for item in items], device=self.device)  # (B, T), all of one length
         state = None if fresh else _stack_states([item.state for item in items if item.state is not None])
-        logits, new_state = self.model(token_ids, state, last_only=True)  # (B, 1, V)
+        logits, new_state = self.network(token_ids, state, last_only=True)  # (B, 1, V)
         last = F.log_softmax(logits.float(), dim=-1)[:, -1].cpu()  # (B, V)
         return [LMOutput(last[row], _select_state(new_state, row), None) for row in range(len(items))]
 
@@ -155,6 +174,9 @@ class LanguageModelPredictor(Predictor):
             logits[logits < cutoff] = float("-inf")
         return int(torch.multinomial(logits.softmax(dim=-1), 1, generator=generator))
 
+    def predictors(self) -> list[Predictor[Any, Any, LMOutput, Any]]:
+        return [NextWordPredictor(self), PerplexityPredictor(self), GenerationPredictor(self)]
+
     def warmup(self) -> None:
         context = self.context("the company said", "text")
         generation_start = LMItem(self.next_word_item(context).token_ids, keep_state=True)
@@ -162,6 +184,117 @@ class LanguageModelPredictor(Predictor):
 
     def example_request(self) -> dict[str, Any]:
         return {"text": "the new york stock", "top_k": 5, "model": self.card.name}
+
+
+@dataclass(frozen=True)
+class PreparedContext(Prepared[LMItem]):
+    context: Context  # the words fed, for the response
+
+
+class NextWordPredictor(Predictor[NextWordRequest, PreparedContext, LMOutput, NextWordResponse]):
+    task = "language-model"
+
+    def __init__(self, runner: LanguageModelRunner) -> None:
+        super().__init__(runner)
+        self.lm = runner
+
+    def preprocess(self, request: NextWordRequest) -> PreparedContext:
+        context = self.lm.context(request.text, "text")
+        sizes = {"chars": len(request.text), "tokens": len(context.token_ids)}
+        return PreparedContext([self.lm.next_word_item(context)], sizes, context)
+
+    def postprocess(self, request: NextWordRequest, prepared: PreparedContext, outputs: list[LMOutput]) -> NextWordResponse:
+        """The top-k words by the model's probabilities; <unk> and <eos> are left out of the ranking, not renormalized."""
+        [output] = outputs
+        if output.log_probs is None:
+            raise RuntimeError("a next-word item came back without log-probabilities")
+        probabilities = output.log_probs.exp()
+        probabilities[[self.lm.unk_id, self.lm.eos_id]] = -1.0
+        top = probabilities.topk(request.top_k)
+        predictions = [
+            WordProbability(word=self.lm.words[i], probability=p)
+            for p, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
+        ]
+        return NextWordResponse(
+            model=self.card.name,
+            version=self.card.version,
+            predictions=predictions,
+            context=prepared.context.tokens,
+            unknown_words=prepared.context.unknown_words,
+        )
+
+
+class PerplexityPredictor(Predictor[PerplexityRequest, Prepared[LMItem], LMOutput, PerplexityResponse]):
+    task = "language-model"
+
+    def __init__(self, runner: LanguageModelRunner) -> None:
+        super().__init__(runner)
+        self.lm = runner
+
+    def preprocess(self, request: PerplexityRequest) -> Prepared[LMItem]:
+        item = self.lm.perplexity_item(self.lm.context(request.text, "text"))
+        return Prepared([item], {"chars": len(request.text), "tokens": len(item.token_ids)})
+
+    def postprocess(self, request: PerplexityRequest, prepared: Prepared[LMItem], outputs: list[LMOutput]) -> PerplexityResponse:
+        """exp of the mean NLL per token, the closing <eos> included."""
+        [output], [item] = outputs, prepared.items
+        if output.nll is None or item.targets is None:
+            raise RuntimeError("a perplexity item came back without its negative log-likelihood")
+        return PerplexityResponse(
+            model=self.card.name,
+            version=self.card.version,
+            perplexity=math.exp(output.nll / len(item.targets)),
+            token_count=len(item.targets),
+            unknown_count=sum(1 for index in item.token_ids if index == self.lm.unk_id),
+        )
+
+
+@dataclass(frozen=True)
+class SampledToken:
+    token_id: int
+    word: str
+    end_of_sentence: bool  # the model's <eos>: shown as a line break
+    state: State | None  # the state after feeding the step's item, to continue from
+
+
+@dataclass(frozen=True)
+class GenerationStep:
+    """One step of one generation: the prompt first, then the token sampled last, from its state.
+    Each generation samples with its own seeded generator, so batch mates never change its text."""
+
+    prompt: str
+    temperature: float
+    top_k: int
+    generator: torch.Generator
+    previous: SampledToken | None = None
+
+    def after(self, token: SampledToken) -> "GenerationStep":
+        return replace(self, previous=token)
+
+
+class GenerationPredictor(Predictor[GenerationStep, Prepared[LMItem], LMOutput, SampledToken]):
+    """Generation runs this pipeline once per new token; each step is one batcher item."""
+
+    task = "language-model"
+
+    def __init__(self, runner: LanguageModelRunner) -> None:
+        super().__init__(runner)
+        self.lm = runner
+
+    def preprocess(self, request: GenerationStep) -> Prepared[LMItem]:
+        """The first step feeds the prompt after an implicit <eos> (an empty prompt starts a new sentence)."""
+        if request.previous is not None:
+            return Prepared([LMItem([request.previous.token_id], state=request.previous.state, keep_state=True)], {})
+        context = self.lm.context(request.prompt, "prompt", allow_empty=True)
+        item = LMItem([self.lm.eos_id, *context.token_ids], keep_state=True)
+        return Prepared([item], {"chars": len(request.prompt), "tokens": len(context.token_ids)})
+
+    def postprocess(self, request: GenerationStep, prepared: Prepared[LMItem], outputs: list[LMOutput]) -> SampledToken:
+        [output] = outputs
+        if output.log_probs is None:
+            raise RuntimeError("a generation step came back without log-probabilities")
+        token_id = self.lm.sample(output.log_probs, request.temperature, request.top_k, request.generator)
+        return SampledToken(token_id, self.lm.words[token_id], token_id == self.lm.eos_id, output.state)
 
 
 def _within_budget(group: list[int], lengths: list[int], budget: int | None) -> list[list[int]]:
@@ -178,9 +311,11 @@ def _within_budget(group: list[int], lengths: list[int], budget: int | None) -> 
 
 
 def _stack_states(states: list[State]) -> State:
-    if isinstance(states[0], tuple):
-        return (torch.cat([s[0] for s in states], dim=1), torch.cat([s[1] for s in states], dim=1))  # type: ignore[index]
-    return torch.cat(states, dim=1)  # type: ignore[arg-type]
+    """Per-item states (layers, 1, H), all of one cell type -> one batch state (layers, B, H)."""
+    pairs = [state for state in states if isinstance(state, tuple)]
+    if pairs:  # an LSTM's (h, c)
+        return (torch.cat([h for h, _ in pairs], dim=1), torch.cat([c for _, c in pairs], dim=1))
+    return torch.cat([state for state in states if isinstance(state, torch.Tensor)], dim=1)
 
 
 def _select_state(state: State, row: int) -> State:

@@ -4,12 +4,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from tokenizers import Tokenizer
 
-from models.artifact import Artifact
+from models.artifact import Artifact, ArtifactError
+from models.card_io import SentimentIO
+from models.sentiment import SentimentClassifier
 from models.text import pad_batch, truncate
 from service.errors import ErrorDetail, InvalidInput
-from service.predictors.base import GROUP_LENGTH_RATIO, Predictor, group_by_length
+from service.predictors.base import (
+    GROUP_LENGTH_RATIO,
+    ModelRunner,
+    Predictor,
+    Prepared,
+    group_by_length,
+    typed_io,
+    typed_network,
+)
+from service.schemas.sentiment import SentimentRequest, SentimentResponse, SentimentResult
+
+Probabilities = list[float]  # one per class, in the card's label order
 
 
 @dataclass(frozen=True)
@@ -18,57 +30,85 @@ class PreparedText:
     truncated: bool
 
 
-class SentimentPredictor(Predictor):
+class SentimentRunner(ModelRunner[PreparedText, Probabilities]):
+    task = "sentiment"
+
     def __init__(self, artifact: Artifact, device: torch.device) -> None:
         super().__init__(artifact, device)
-        assert artifact.tokenizer is not None
-        self.tokenizer: Tokenizer = artifact.tokenizer
-        io = self.card.io
-        self.labels: list[str] = list(io["labels"])
-        self.max_length: int = int(io["max_length"])
-        self.truncation = io["truncation"]
-        self.pad_id = self.tokenizer.token_to_id(io.get("pad_token", "<pad>"))
+        if artifact.tokenizer is None:
+            raise ArtifactError(artifact.card.name, "a sentiment model needs its tokenizer.json")
+        self.tokenizer = artifact.tokenizer
+        self.io = typed_io(self.card, SentimentIO)
+        self.network = typed_network(artifact, SentimentClassifier).to(device)
+        pad_id = self.tokenizer.token_to_id(self.io.pad_token)
+        if pad_id is None:
+            raise ArtifactError(self.card.name, f"io.pad_token {self.io.pad_token!r} is not in tokenizer.json")
+        self.pad_id: int = pad_id
 
-    def preprocess(self, texts: list[str]) -> list[PreparedText]:
-        """Tokenize as in training; a text with no tokens after normalization is invalid input."""
-        prepared, empty = [], []
-        for index, encoding in enumerate(self.tokenizer.encode_batch(texts)):
-            if not encoding.ids:
-                empty.append(ErrorDetail(loc=["body", "texts", index], msg="text is empty after normalization"))
-            ids, truncated = truncate(encoding.ids, self.max_length, self.truncation)
-            prepared.append(PreparedText(ids, truncated))
-        if empty:
-            raise InvalidInput("some texts have no words once markup and spaces are removed", empty)
-        return prepared
-
-    def forward(self, items: list[PreparedText]) -> list[list[float]]:
+    def forward(self, items: list[PreparedText]) -> list[Probabilities]:
         """Class probabilities per item. Items are grouped by length first, so a short review never
         pays for a long one's padding (padded batches stay on the fast kernels; packing does not)."""
-        results: list[list[float]] = [[] for _ in items]
+        results: list[Probabilities] = [[] for _ in items]
         for group in group_by_length([len(item.token_ids) for item in items], GROUP_LENGTH_RATIO):
             token_ids, lengths = pad_batch([items[i].token_ids for i in group], self.pad_id)  # (b, T), (b,)
             self.observe_padding(int(lengths.sum()), token_ids.numel())
             with torch.inference_mode():
-                logits = self.model(token_ids.to(self.device), lengths.to(self.device))  # (b, classes)
-                probabilities = logits.float().softmax(dim=-1).cpu().tolist()
+                logits = self.network(token_ids.to(self.device), lengths.to(self.device))  # (b, classes)
+                probabilities: list[Probabilities] = logits.float().softmax(dim=-1).cpu().tolist()
             for index, row in zip(group, probabilities, strict=True):
                 results[index] = row
         return results
 
-    def postprocess(self, item: PreparedText, probabilities: list[float]) -> dict[str, Any]:
-        best = max(range(len(probabilities)), key=probabilities.__getitem__)
-        return {
-            "label": self.labels[best],
-            "score": probabilities[best],
-            "probabilities": dict(zip(self.labels, probabilities, strict=True)),
-            "truncated": item.truncated,
-        }
+    def predictors(self) -> list[Predictor[Any, Any, Probabilities, Any]]:
+        return [SentimentPredictor(self)]
 
     def warmup(self) -> None:
-        self.forward(self.preprocess(["a short warm-up review", "another, somewhat longer, warm-up review " * 20]))
+        texts = ["a short warm-up review", "another, somewhat longer, warm-up review " * 20]
+        self.forward(SentimentPredictor(self).preprocess(SentimentRequest(texts=texts)).items)
 
     def example_request(self) -> dict[str, Any]:
         return {
             "texts": ["an absolute masterpiece, wonderful acting", "boring, awful, a waste of two hours"],
             "model": self.card.name,
         }
+
+
+class SentimentPredictor(Predictor[SentimentRequest, Prepared[PreparedText], Probabilities, SentimentResponse]):
+    task = "sentiment"
+
+    def __init__(self, runner: SentimentRunner) -> None:
+        super().__init__(runner)
+        self.tokenizer = runner.tokenizer
+        self.io = runner.io
+
+    def preprocess(self, request: SentimentRequest) -> Prepared[PreparedText]:
+        """Tokenize as in training; a text with no tokens after normalization is invalid input."""
+        items, empty = [], []
+        for index, encoding in enumerate(self.tokenizer.encode_batch(request.texts)):
+            if not encoding.ids:
+                empty.append(ErrorDetail(loc=["body", "texts", index], msg="text is empty after normalization"))
+            ids, truncated = truncate(encoding.ids, self.io.max_length, self.io.truncation)
+            items.append(PreparedText(ids, truncated))
+        if empty:
+            raise InvalidInput("some texts have no words once markup and spaces are removed", empty)
+        sizes = {
+            "texts": len(request.texts),
+            "chars": sum(len(text) for text in request.texts),
+            "tokens": sum(len(item.token_ids) for item in items),
+        }
+        return Prepared(items, sizes)
+
+    def postprocess(
+        self, request: SentimentRequest, prepared: Prepared[PreparedText], outputs: list[Probabilities]
+    ) -> SentimentResponse:
+        results = [self._result(item, row) for item, row in zip(prepared.items, outputs, strict=True)]
+        return SentimentResponse(model=self.card.name, version=self.card.version, results=results)
+
+    def _result(self, item: PreparedText, probabilities: Probabilities) -> SentimentResult:
+        best = max(range(len(probabilities)), key=probabilities.__getitem__)
+        return SentimentResult(
+            label=self.io.labels[best],
+            score=probabilities[best],
+            probabilities=dict(zip(self.io.labels, probabilities, strict=True)),
+            truncated=item.truncated,
+        )

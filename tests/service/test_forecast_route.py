@@ -9,7 +9,8 @@ import torch
 from fastapi.testclient import TestClient
 
 from models.artifact import load_artifact
-from service.predictors.forecast import ForecastPredictor
+from service.predictors.forecast import ForecastPredictor, ForecastRunner
+from service.schemas.forecast import ForecastRequest
 from tests.helpers import write_tiny_forecast_artifact
 
 SEASONAL = [100 + 10 * math.sin(2 * math.pi * t / 12) for t in range(40)]
@@ -119,12 +120,14 @@ def test_non_finite_numbers_are_refused_with_the_field_named(client: TestClient,
 def test_batched_forecasts_equal_single_ones(tmp_path: Path) -> None:
     for name, multi_step in (("direct", "direct"), ("recursive", "recursive")):
         artifact = load_artifact(write_tiny_forecast_artifact(tmp_path, name, ["value"], "value", multi_step, max_horizon=12))
-        predictor = ForecastPredictor(artifact, torch.device("cpu"))
-        histories = [[10 + ((t * (k + 3)) % 7) * (k + 1) for t in range(8 + k)] for k in range(5)]
-        items = [predictor.preprocess(history, 2 + 2 * k, [0.1]) for k, history in enumerate(histories)]
-        batched = predictor.forward(items)
+        runner = ForecastRunner(artifact, torch.device("cpu"))
+        predictor = ForecastPredictor(runner)
+        histories = [[10.0 + ((t * (k + 3)) % 7) * (k + 1) for t in range(8 + k)] for k in range(5)]
+        requests = [ForecastRequest(history=history, horizon=2 + 2 * k, quantiles=[0.1]) for k, history in enumerate(histories)]
+        items = [predictor.preprocess(request).items[0] for request in requests]
+        batched = runner.forward(items)
         for item, together in zip(items, batched, strict=True):
-            [alone] = predictor.forward([item])
+            [alone] = runner.forward([item])
             assert len(together.forecast) == item.horizon
             assert together.forecast == pytest.approx(alone.forecast, abs=1e-5)
             assert together.scale == pytest.approx(alone.scale, abs=1e-5)

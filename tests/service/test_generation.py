@@ -9,31 +9,40 @@ import torch
 
 from models.artifact import load_artifact
 from service.batching import MicroBatcher
-from service.generation import GenerationSettings, generate_tokens, render
+from service.generation import first_step, generate_tokens, render
 from service.metrics import Metrics
-from service.predictors.language_model import LanguageModelPredictor
+from service.pipeline import ReadyModel, StageTimers
+from service.predictors.language_model import GenerationPredictor, LanguageModelRunner, SampledToken
+from service.schemas.language_model import GenerateRequest
 
 
-def run_generations(artifacts_dir: Path, settings: list[GenerationSettings], leave_after: int | None = None) -> list[list[str]]:
-    predictor = LanguageModelPredictor(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))
+def run_generations(artifacts_dir: Path, requests: list[GenerateRequest], leave_after: int | None = None) -> list[list[str]]:
+    runner = LanguageModelRunner(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))
 
     async def main() -> list[list[str]]:
         with ThreadPoolExecutor(max_workers=1) as executor:
-            batcher = MicroBatcher("lm", "cpu", predictor.forward, executor, Metrics(), 32, 0.002, 1000)
+            metrics = Metrics()
+            batcher = MicroBatcher("lm", "cpu", runner.forward, executor, metrics, 32, 0.002, 1000)
+            model = ReadyModel(
+                "lm", runner.card, GenerationPredictor(runner), batcher, StageTimers.for_model(metrics, "lm", "cpu")
+            )
             batcher.start()
 
-            async def one(setting: GenerationSettings) -> list[str]:
+            async def one(request: GenerateRequest) -> list[str]:
                 produced: list[str] = []
 
                 async def disconnected() -> bool:
                     return leave_after is not None and len(produced) >= leave_after
 
-                async for token in generate_tokens(predictor, batcher, setting, time.monotonic() + 30, 30, disconnected):
-                    produced.append(token)
+                assert request.seed is not None
+                step = first_step(request, request.seed)
+                deadline = time.monotonic() + 30
+                async for token in generate_tokens(model, step, request.max_new_tokens, deadline, 30, disconnected, {}):
+                    produced.append(token.word)
                 return produced
 
             try:
-                return list(await asyncio.gather(*(one(s) for s in settings)))
+                return list(await asyncio.gather(*(one(r) for r in requests)))
             finally:
                 await batcher.stop()
 
@@ -41,17 +50,19 @@ def run_generations(artifacts_dir: Path, settings: list[GenerationSettings], lea
 
 
 def test_concurrent_generations_give_what_each_seed_gives_alone(artifacts_dir: Path) -> None:
-    settings = [GenerationSettings("the company said", 15, 1.0, 0, seed) for seed in range(6)]
-    together = run_generations(artifacts_dir, settings)
-    alone = [run_generations(artifacts_dir, [setting])[0] for setting in settings]
+    requests = [GenerateRequest(prompt="the company said", max_new_tokens=15, seed=seed) for seed in range(6)]
+    together = run_generations(artifacts_dir, requests)
+    alone = [run_generations(artifacts_dir, [request])[0] for request in requests]
     assert together == alone
     assert all(len(tokens) == 15 for tokens in together)
 
 
 def test_generation_stops_when_the_client_leaves(artifacts_dir: Path) -> None:
-    (tokens,) = run_generations(artifacts_dir, [GenerationSettings("the", 50, 1.0, 0, 1)], leave_after=3)
+    (tokens,) = run_generations(artifacts_dir, [GenerateRequest(prompt="the", max_new_tokens=50, seed=1)], leave_after=3)
     assert len(tokens) == 3
 
 
 def test_render_shows_eos_as_a_line_break() -> None:
-    assert render(["the", "end", "<eos>", "a", "new", "line"], "<eos>") == "the end\na new line"
+    words = ["the", "end", "<eos>", "a", "new", "line"]
+    tokens = [SampledToken(index, word, word == "<eos>", None) for index, word in enumerate(words)]
+    assert render(tokens) == "the end\na new line"

@@ -136,9 +136,9 @@ def test_non_finite_temperature_is_422(client: TestClient) -> None:
 
 
 def test_next_word_batched_equals_single_within_1e5(artifacts_dir: object) -> None:
-    from service.predictors.language_model import LanguageModelPredictor
+    from service.predictors.language_model import LanguageModelRunner
 
-    predictor = LanguageModelPredictor(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))  # type: ignore[operator]
+    predictor = LanguageModelRunner(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))  # type: ignore[operator]
     items = [
         predictor.next_word_item(predictor.context(text, "text")) for text in ("the company said", "a loss", "mr. smith said it")
     ]
@@ -151,9 +151,9 @@ def test_next_word_batched_equals_single_within_1e5(artifacts_dir: object) -> No
 def test_padded_batches_of_unequal_lengths_equal_single_items(artifacts_dir: Path) -> None:
     """Next-word and perplexity items of different lengths share right-padded forwards; each row's answer
     equals its own unpadded forward, and the padded share is reported."""
-    from service.predictors.language_model import LanguageModelPredictor
+    from service.predictors.language_model import LanguageModelRunner
 
-    predictor = LanguageModelPredictor(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))
+    predictor = LanguageModelRunner(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))
     observed: list[tuple[int, int]] = []
     predictor.padding_observer = lambda real, total: observed.append((real, total))
     texts = ["the company said it expects a loss", "a loss", "mr. smith said", "the new york stock exchange closed higher"]
@@ -170,9 +170,9 @@ def test_padded_batches_of_unequal_lengths_equal_single_items(artifacts_dir: Pat
 
 
 def test_generation_starts_keep_their_state_and_batch_by_exact_length(artifacts_dir: Path) -> None:
-    from service.predictors.language_model import LanguageModelPredictor, LMItem
+    from service.predictors.language_model import LanguageModelRunner, LMItem
 
-    predictor = LanguageModelPredictor(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))
+    predictor = LanguageModelRunner(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))
     starts = [
         LMItem(predictor.next_word_item(predictor.context(t, "text")).token_ids, keep_state=True)
         for t in ("a loss", "the company said")

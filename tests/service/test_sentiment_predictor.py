@@ -5,7 +5,8 @@ import torch
 
 from models.artifact import load_artifact
 from service.predictors.base import group_by_length
-from service.predictors.sentiment import SentimentPredictor
+from service.predictors.sentiment import SentimentPredictor, SentimentRunner
+from service.schemas.sentiment import SentimentRequest
 
 
 def test_group_by_length_keeps_each_group_within_the_ratio() -> None:
@@ -18,15 +19,15 @@ def test_group_by_length_keeps_each_group_within_the_ratio() -> None:
 
 
 def test_forward_groups_by_length_and_answers_as_single_items(artifacts_dir: Path) -> None:
-    predictor = SentimentPredictor(load_artifact(artifacts_dir / "sentiment"), torch.device("cpu"))
+    runner = SentimentRunner(load_artifact(artifacts_dir / "sentiment"), torch.device("cpu"))
     observed: list[tuple[int, int]] = []
-    predictor.padding_observer = lambda real, total: observed.append((real, total))
+    runner.padding_observer = lambda real, total: observed.append((real, total))
     texts = ["great", "the plot was awful " * 8, "dull film", "a superb and moving story " * 7]
-    prepared = predictor.preprocess(texts)
-    batched = predictor.forward(prepared)
+    prepared = SentimentPredictor(runner).preprocess(SentimentRequest(texts=texts)).items
+    batched = runner.forward(prepared)
     real = sum(real for real, _ in observed)
     total = sum(total for _, total in observed)
     assert real == sum(len(item.token_ids) for item in prepared)
     assert 1 - real / total < 0.5  # one padded batch of all four would be mostly padding
     for item, row in zip(prepared, batched, strict=True):
-        assert row == pytest.approx(predictor.forward([item])[0], abs=1e-5)
+        assert row == pytest.approx(runner.forward([item])[0], abs=1e-5)

@@ -1,13 +1,10 @@
 """What is loaded: GET /v1/models and GET /v1/models/{name}."""
 
-from fastapi import APIRouter, Depends
-
-from service.api.deps import RegistryDep, require_api_key
-from service.errors import ERROR_RESPONSES, ModelNotFound
+from service.api.deps import RegistryDep
+from service.api.router import v1
+from service.errors import ModelNotFound
 from service.registry import ModelEntry, ModelRegistry
 from service.schemas.common import ModelDetail, ModelInfo, ModelList
-
-router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Depends(require_api_key)], responses=ERROR_RESPONSES)
 
 
 def describe(registry: ModelRegistry, entry: ModelEntry) -> ModelInfo:
@@ -23,17 +20,17 @@ def describe(registry: ModelRegistry, entry: ModelEntry) -> ModelInfo:
     )
 
 
-@router.get("", response_model=ModelList)
+@v1.get("/models", tags=["models"])
 async def list_models(registry: RegistryDep) -> ModelList:
     """Every artifact found, with its card, device and status."""
     return ModelList(models=[describe(registry, entry) for entry in registry.entries.values()])
 
 
-@router.get("/{name}", response_model=ModelDetail)
+@v1.get("/models/{name}", tags=["models"])
 async def read_model(name: str, registry: RegistryDep) -> ModelDetail:
     """One model, plus an example request it answers."""
     entry = registry.entries.get(name)
     if entry is None:
         raise ModelNotFound(f"no model named {name!r}; GET /v1/models lists them")
-    example = entry.predictor.example_request() if entry.predictor else None
+    example = entry.runner.example_request() if entry.runner else None
     return ModelDetail(**describe(registry, entry).model_dump(), example_request=example)

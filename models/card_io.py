@@ -1,0 +1,88 @@
+"""The card's `io` block, typed per task: what a model takes and gives.
+
+`ModelCard` picks the class by its `task` and validates `io` at load, so a predictor,
+a trainer or a benchmark reads typed fields, never string keys. A card that lacks a field
+is refused with the model's name and the field's path (`io.max_length: Field required`).
+"""
+
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from models.forecaster import MultiStep
+from models.text import Truncation
+
+
+class SentimentIO(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[str] = Field(min_length=2, description="class names, in the order of the network's outputs")
+    max_length: int = Field(ge=1, description="tokens kept per text")
+    truncation: Truncation = Field(description="pre drops the start of a long text, post its end")
+    pad_token: str = "<pad>"
+
+
+class LanguageModelIO(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    corpus: str
+    eos_token: str
+    unk_token: str
+    normalization: str = Field(description="how user text is normalized before lookup (the rules live in tokenizer.json)")
+
+
+class ForecastScaling(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: str
+    min_scale: list[float] = Field(min_length=1, description="per feature: the floor on a window's spread")
+    fitted_on: str
+
+
+class ForecastIO(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    features: list[str] = Field(min_length=1)
+    target: str
+    context_length: int = Field(ge=2)
+    max_horizon: int = Field(ge=1)
+    multi_step: MultiStep
+    scaling: ForecastScaling
+    quantiles: dict[str, list[float]] = Field(description="level -> conformal offset per horizon step, in window-spread units")
+    calibration_windows: int | None = Field(None, ge=0, description="windows the offsets were fitted on")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ForecastIO":
+        if self.target not in self.features:
+            raise ValueError(f"target {self.target!r} is not one of the features {self.features}")
+        if len(self.scaling.min_scale) != len(self.features):
+            raise ValueError(f"scaling.min_scale has {len(self.scaling.min_scale)} values for {len(self.features)} features")
+        for level, offsets in self.quantiles.items():
+            if not 0 < float(level) < 1:
+                raise ValueError(f"quantile level {level!r} is not within (0, 1)")
+            if len(offsets) < self.max_horizon:
+                raise ValueError(f"quantiles[{level!r}] has {len(offsets)} offsets for max_horizon {self.max_horizon}")
+        return self
+
+    @property
+    def levels(self) -> dict[float, list[float]]:
+        """The offered levels as numbers, each with its offset per step."""
+        return {float(level): offsets for level, offsets in self.quantiles.items()}
+
+
+CardIO = SentimentIO | LanguageModelIO | ForecastIO
+IO_BY_TASK: dict[str, type[CardIO]] = {"sentiment": SentimentIO, "language-model": LanguageModelIO, "forecast": ForecastIO}
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def interval(forecast: FloatArray, scale: FloatArray, offsets: list[float]) -> FloatArray:
+    """One conformal bound: forecast (n, h) + offset per step (h,) x each window's target spread (n,).
+
+    The one formula for intervals, used by training's calibration and evaluation and by serving.
+    """
+    horizon = forecast.shape[-1]
+    bound: FloatArray = forecast + np.asarray(offsets[:horizon], dtype=np.float64) * scale.reshape(-1, 1)
+    return bound

@@ -1,0 +1,57 @@
+"""The one driver of every inference: resolve -> preprocess -> batcher (queue, forward) -> postprocess.
+
+Routes only turn their schema into a call here and return what comes back. Each stage is
+timed into a per-model Prometheus histogram (the batcher times the queue wait and the forward).
+"""
+
+import time
+from dataclasses import dataclass
+from typing import Any, Generic
+
+from prometheus_client import Histogram
+
+from models.artifact import ModelCard
+from service.batching import MicroBatcher
+from service.metrics import Metrics
+from service.predictors.base import OutputT, Predictor, PreparedT, RequestT, ResponseT
+
+
+@dataclass(frozen=True)
+class StageTimers:
+    """Histogram children resolved once per model, so a request pays no label lookups."""
+
+    preprocess: Histogram
+    postprocess: Histogram
+
+    @classmethod
+    def for_model(cls, metrics: Metrics, name: str, device: str) -> "StageTimers":
+        return cls(metrics.preprocess_latency.labels(name, device), metrics.postprocess_latency.labels(name, device))
+
+
+@dataclass(frozen=True)
+class ReadyModel(Generic[RequestT, PreparedT, OutputT, ResponseT]):
+    """A loaded, warmed model as one operation sees it: nothing here is optional."""
+
+    name: str
+    card: ModelCard
+    predictor: Predictor[RequestT, PreparedT, OutputT, ResponseT]
+    batcher: MicroBatcher[Any, OutputT]
+    timers: StageTimers
+
+
+async def run(
+    model: ReadyModel[RequestT, PreparedT, OutputT, ResponseT],
+    request: RequestT,
+    deadline: float,
+    log_fields: dict[str, Any],
+) -> ResponseT:
+    """Answer one request; InvalidInput, QueueFull and DeadlineExceeded pass through to the error mapping."""
+    started = time.perf_counter()
+    prepared = model.predictor.preprocess(request)
+    model.timers.preprocess.observe(time.perf_counter() - started)
+    log_fields.update(prepared.sizes)
+    outputs = await model.batcher.submit(prepared.items, deadline)
+    started = time.perf_counter()
+    response = model.predictor.postprocess(request, prepared, outputs)
+    model.timers.postprocess.observe(time.perf_counter() - started)
+    return response

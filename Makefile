@@ -51,8 +51,8 @@ train-forecast: install
 
 bench: install
 	$(PY) -m pip install --quiet -e ".[bench]"
-	$(PY) bench/sentiment_quality.py --data $(DATA)/imdb
-	$(PY) bench/lm_quality.py --data $(DATA)/ptb
-	$(PY) bench/forecast_quality.py --data-root $(DATA)
-	$(PY) bench/load.py
-	$(PY) bench/soak.py
+	$(PY) -m bench.sentiment_quality --data $(DATA)/imdb
+	$(PY) -m bench.lm_quality --data $(DATA)/ptb
+	$(PY) -m bench.forecast_quality --data-root $(DATA)
+	$(PY) -m bench.load
+	$(PY) -m bench.soak

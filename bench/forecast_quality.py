@@ -1,6 +1,6 @@
 """Each committed forecaster on its held-out data, beside the naive and seasonal-naive baselines.
 
-python bench/forecast_quality.py [--data-root ../shared/data] [--artifacts artifacts] [--plots runs/forecast-quality]
+python -m bench.forecast_quality [--data-root ../shared/data] [--artifacts artifacts] [--plots runs/forecast-quality]
 
 Recomputes, from the artifact files alone, the figures its card records: MSE, MAE, MASE and
 the coverage of the 80% conformal interval, with the baselines on the same held-out values.
@@ -8,18 +8,16 @@ Writes one forecast picture per model into --plots.
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import REPO, data_dir, skip  # noqa: E402
-from models.artifact import load_artifact, read_card  # noqa: E402
-from models.forecaster import Forecaster  # noqa: E402
-from training import forecast_data  # noqa: E402
-from training.forecast_eval import evaluate, format_rows  # noqa: E402
-from training.plots import forecast_png  # noqa: E402
+from bench.common import REPO, data_dir, skip
+from models.artifact import load_artifact, read_card
+from models.card_io import ForecastIO
+from models.forecaster import Forecaster
+from training import forecast_data
+from training.forecast_eval import evaluate, format_rows
+from training.plots import forecast_png
 
 DATASET_FOLDERS = {"univariate": "timeseries", "stocks": "stocks"}
 
@@ -50,12 +48,14 @@ def main() -> None:
         else:
             print(f"\n## {card.name}: SKIPPED, trained on a user CSV ({preset}); its data is not known here")
             continue
-        assert isinstance(artifact.model, Forecaster)
+        if not isinstance(artifact.model, Forecaster) or not isinstance(card.io, ForecastIO):
+            print(f"\n## {card.name}: SKIPPED, not a forecaster")
+            continue
         began = time.perf_counter()
-        evaluation = evaluate(artifact.model, series_set, card.io)
         io = card.io
-        print(f"\n## {card.name} (version {card.version}): {io['multi_step']}, context {io['context_length']}, "
-              f"max horizon {io['max_horizon']}, features {io['features']}, {time.perf_counter() - began:.1f} s\n")  # fmt: skip
+        evaluation = evaluate(artifact.model, series_set, io)
+        print(f"\n## {card.name} (version {card.version}): {io.multi_step}, context {io.context_length}, "
+              f"max horizon {io.max_horizon}, features {io.features}, {time.perf_counter() - began:.1f} s\n")  # fmt: skip
         print(format_rows(evaluation.rows))
         differing = {k: (v, card.metrics[k]) for k, v in evaluation.metrics.items() if abs(card.metrics.get(k, v) - v) > 1e-4}
         print(f"\nmatches the card's metrics: {'yes' if not differing else f'no, (now, card) = {differing}'}")

@@ -1,49 +1,48 @@
 """LitServe with its batching on the same models, for bench/load.py (only where litserve installs).
 
-python bench/litserve_server.py --task sentiment --port 8102 --max-batch-size 32
+python -m bench.litserve_server --task sentiment --port 8102 --max-batch-size 32
 """
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 import litserve as ls
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from models.artifact import load_artifact  # noqa: E402
-from service.predictors.language_model import LanguageModelPredictor  # noqa: E402
-from service.predictors.sentiment import SentimentPredictor  # noqa: E402
+from models.artifact import load_artifact
+from service.predictors.language_model import LanguageModelRunner
+from service.predictors.sentiment import PreparedText, SentimentPredictor, SentimentRunner
+from service.schemas.sentiment import SentimentRequest
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
 class SentimentAPI(ls.LitAPI):
     def setup(self, device: str) -> None:
-        self.predictor = SentimentPredictor(load_artifact(ARTIFACTS / "sentiment"), torch.device("cpu"))
+        self.runner = SentimentRunner(load_artifact(ARTIFACTS / "sentiment"), torch.device("cpu"))
+        self.predictor = SentimentPredictor(self.runner)
 
     def decode_request(self, request: dict[str, Any]) -> Any:
-        (prepared,) = self.predictor.preprocess(request["texts"][:1])
+        (prepared,) = self.predictor.preprocess(SentimentRequest(texts=request["texts"][:1])).items
         return prepared
 
     def batch(self, inputs: list[Any]) -> list[Any]:
         return inputs
 
     def predict(self, items: list[Any]) -> list[tuple[Any, list[float]]]:
-        return list(zip(items, self.predictor.forward(items), strict=True))
+        return list(zip(items, self.runner.forward(items), strict=True))
 
     def unbatch(self, output: list[Any]) -> list[Any]:
         return output
 
-    def encode_response(self, output: tuple[Any, list[float]]) -> dict[str, Any]:
-        return {"results": [self.predictor.postprocess(*output)]}
+    def encode_response(self, output: tuple[PreparedText, list[float]]) -> dict[str, Any]:
+        return {"results": [self.predictor.result(*output).model_dump()]}
 
 
 class NextWordAPI(ls.LitAPI):
     def setup(self, device: str) -> None:
-        self.predictor = LanguageModelPredictor(load_artifact(ARTIFACTS / "lm-ptb"), torch.device("cpu"))
+        self.predictor = LanguageModelRunner(load_artifact(ARTIFACTS / "lm-ptb"), torch.device("cpu"))
 
     def decode_request(self, request: dict[str, Any]) -> Any:
         return self.predictor.next_word_item(self.predictor.context(request["text"], "text"))

@@ -1,22 +1,19 @@
 """Test perplexity of the committed language model on PTB, recomputed from the artifact files alone.
 
-python bench/lm_quality.py [--data ../shared/data/ptb] [--artifact artifacts/lm-ptb]
+python -m bench.lm_quality [--data ../shared/data/ptb] [--artifact artifacts/lm-ptb]
 """
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import REPO, data_dir, skip  # noqa: E402
-from models.artifact import load_artifact  # noqa: E402
-from training.corpus import batchify, read_tokens  # noqa: E402
-from training.language_model import EVAL_STREAMS, evaluate  # noqa: E402
+from bench.common import REPO, data_dir, skip
+from models.artifact import load_artifact
+from training.corpus import batchify, read_tokens
+from training.language_model import EVAL_STREAMS, evaluate
 
 
 def main() -> None:

@@ -11,7 +11,7 @@
 Sentiment requests carry one real IMDB test review each; next-word requests carry the opening
 words of PTB test sentences. Every level sends --requests requests to loopback, then stops.
 
-    python bench/load.py [--requests 256] [--concurrency 1 8 32 64]
+    python -m bench.load [--requests 256] [--concurrency 1 8 32 64]
 """
 
 import argparse
@@ -21,18 +21,16 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import REPO, data_dir, free_port, percentile, run_load, running_process, running_server, skip  # noqa: E402
-from models.artifact import load_artifact  # noqa: E402
-from service.predictors.language_model import LanguageModelPredictor  # noqa: E402
-from service.predictors.sentiment import SentimentPredictor  # noqa: E402
-from training import imdb  # noqa: E402
+from bench.common import REPO, data_dir, free_port, percentile, run_load, running_process, running_server, skip
+from models.artifact import load_artifact
+from service.predictors.language_model import LanguageModelRunner
+from service.predictors.sentiment import SentimentPredictor, SentimentRunner
+from service.schemas.sentiment import SentimentRequest
+from training import imdb
 
 Result = tuple[float, float, float]  # p50 ms, p99 ms, requests per second
 
@@ -86,15 +84,16 @@ def main() -> None:
     sentences = [words for words in lines if len(words) > 4 and words[0] != "<unk>"]
     contexts = [" ".join(words[: rng.randint(2, min(20, len(words) - 1))]) for words in rng.sample(sentences, args.requests)]
 
-    sentiment = SentimentPredictor(load_artifact(REPO / "artifacts" / "sentiment"), torch.device("cpu"))
-    language = LanguageModelPredictor(load_artifact(REPO / "artifacts" / "lm-ptb"), torch.device("cpu"))
+    sentiment = SentimentRunner(load_artifact(REPO / "artifacts" / "sentiment"), torch.device("cpu"))
+    reviews_in = SentimentPredictor(sentiment)
+    language = LanguageModelRunner(load_artifact(REPO / "artifacts" / "lm-ptb"), torch.device("cpu"))
     sentiment.warmup()
     language.warmup()
     tasks: dict[str, dict[str, Any]] = {
         "sentiment": {
             "path": "/v1/sentiment",
             "bodies": [{"texts": [review]} for review in reviews],
-            "raw": lambda batch: sentiment.forward(sentiment.preprocess(batch)),
+            "raw": lambda batch: sentiment.forward(reviews_in.preprocess(SentimentRequest(texts=batch)).items),
             "payloads": reviews,
         },
         "next-word": {
@@ -111,13 +110,15 @@ def main() -> None:
             "raw": {c: raw_ceiling(spec["raw"], spec["payloads"], c, args.max_batch_size) for c in args.concurrency}
         }
         port = free_port()
-        with running_process([sys.executable, "bench/naive_server.py", "--port", str(port)], f"http://127.0.0.1:{port}/healthz"):
+        with running_process(
+            [sys.executable, "-m", "bench.naive_server", "--port", str(port)], f"http://127.0.0.1:{port}/healthz"
+        ):
             table["naive"] = http_levels(f"http://127.0.0.1:{port}", spec["path"], spec["bodies"], args.concurrency)
         with running_server(REPO / "artifacts", extra_env={"RNNSERVE_MAX_BATCH_SIZE": str(args.max_batch_size)}) as server:
             table["rnnserve"] = http_levels(server.url, spec["path"], spec["bodies"], args.concurrency)
         if has_litserve:
             port = free_port()
-            command = [sys.executable, "bench/litserve_server.py", "--task", task, "--port", str(port),
+            command = [sys.executable, "-m", "bench.litserve_server", "--task", task, "--port", str(port),
                        "--max-batch-size", str(args.max_batch_size)]  # fmt: skip
             with running_process(command, f"http://127.0.0.1:{port}/health"):
                 table["litserve"] = http_levels(f"http://127.0.0.1:{port}", spec["path"], spec["bodies"], args.concurrency)

@@ -1,10 +1,9 @@
 """The naive baseline for bench/load.py: FastAPI doing one forward pass per request, no batching.
 
-python bench/naive_server.py --port 8101
+python -m bench.naive_server --port 8101
 """
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,30 +11,31 @@ import torch
 import uvicorn
 from fastapi import FastAPI
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from models.artifact import load_artifact  # noqa: E402
-from service.predictors.language_model import LanguageModelPredictor  # noqa: E402
-from service.predictors.sentiment import SentimentPredictor  # noqa: E402
+from models.artifact import load_artifact
+from service.predictors.language_model import LanguageModelRunner
+from service.predictors.sentiment import SentimentPredictor, SentimentRunner
+from service.schemas.sentiment import SentimentRequest
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
 def build_app() -> FastAPI:
-    sentiment = SentimentPredictor(load_artifact(ARTIFACTS / "sentiment"), torch.device("cpu"))
-    language = LanguageModelPredictor(load_artifact(ARTIFACTS / "lm-ptb"), torch.device("cpu"))
+    sentiment = SentimentRunner(load_artifact(ARTIFACTS / "sentiment"), torch.device("cpu"))
+    classifier = SentimentPredictor(sentiment)
+    language = LanguageModelRunner(load_artifact(ARTIFACTS / "lm-ptb"), torch.device("cpu"))
     app = FastAPI()
 
     @app.post("/v1/sentiment")
     def classify(body: dict[str, Any]) -> dict[str, Any]:
-        prepared = sentiment.preprocess(body["texts"])
-        rows = sentiment.forward(prepared)
-        return {"results": [sentiment.postprocess(item, row) for item, row in zip(prepared, rows, strict=True)]}
+        request = SentimentRequest(texts=body["texts"])
+        prepared = classifier.preprocess(request)
+        return classifier.postprocess(request, prepared, sentiment.forward(prepared.items)).model_dump()
 
     @app.post("/v1/next-word")
     def next_word(body: dict[str, Any]) -> dict[str, Any]:
         (output,) = language.forward([language.next_word_item(language.context(body["text"], "text"))])
-        top = output.log_probs.exp().topk(body.get("top_k", 5))  # type: ignore[union-attr]
+        assert output.log_probs is not None  # a next-word item always comes back with them
+        top = output.log_probs.exp().topk(body.get("top_k", 5))
         return {
             "predictions": [
                 {"word": language.words[i], "probability": p}

@@ -1,21 +1,19 @@
 """Accuracy of the committed sentiment artifact on the full IMDB test split, through the serving code path.
 
-python bench/sentiment_quality.py [--data ../shared/data/imdb] [--artifact artifacts/sentiment]
+python -m bench.sentiment_quality [--data ../shared/data/imdb] [--artifact artifacts/sentiment]
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import REPO, data_dir, skip  # noqa: E402
-from models.artifact import load_artifact  # noqa: E402
-from service.predictors.sentiment import SentimentPredictor  # noqa: E402
-from training import imdb  # noqa: E402
+from bench.common import REPO, data_dir, skip
+from models.artifact import load_artifact
+from service.predictors.sentiment import SentimentPredictor, SentimentRunner
+from service.schemas.sentiment import SentimentRequest
+from training import imdb
 
 
 def main() -> None:
@@ -29,7 +27,8 @@ def main() -> None:
         skip("IMDB is absent: pass --data or set RNNSERVE_DATA_DIR (see README, 'Data')")
 
     artifact = load_artifact(args.artifact)
-    predictor = SentimentPredictor(artifact, torch.device("cpu"))
+    runner = SentimentRunner(artifact, torch.device("cpu"))
+    predictor = SentimentPredictor(runner)
     test = imdb.load_split(root, "test")
     started = time.perf_counter()
     # Sort by length so batches pad little; the answer per review does not depend on its batch.
@@ -37,17 +36,18 @@ def main() -> None:
     correct = truncated = 0
     for start in range(0, len(order), args.batch_size):
         indices = order[start : start + args.batch_size]
-        prepared = predictor.preprocess([test.texts[i] for i in indices])
-        for index, item, probabilities in zip(indices, prepared, predictor.forward(prepared), strict=True):
-            result = predictor.postprocess(item, probabilities)
-            correct += int(result["label"] == predictor.labels[test.labels[index]])
-            truncated += int(result["truncated"])
+        request = SentimentRequest(texts=[test.texts[i] for i in indices])
+        prepared = predictor.preprocess(request)
+        response = predictor.postprocess(request, prepared, runner.forward(prepared.items))
+        for index, result in zip(indices, response.results, strict=True):
+            correct += int(result.label == runner.io.labels[test.labels[index]])
+            truncated += int(result.truncated)
     seconds = time.perf_counter() - started
     accuracy = correct / len(order)
     print(f"model {artifact.card.name} version {artifact.card.version} ({args.artifact})")
     print(f"IMDB test: {len(order)} reviews, accuracy {accuracy:.4f} (card says {artifact.card.metrics['test_accuracy']:.4f})")
     print(
-        f"truncated to {predictor.max_length} tokens: {truncated} reviews; "
+        f"truncated to {runner.io.max_length} tokens: {truncated} reviews; "
         f"{seconds:.1f} s on {torch.get_num_threads()} CPU threads"
     )
 

@@ -1,6 +1,6 @@
 """Soak: rnnserve driven at a multiple of its measured capacity for a few minutes, bounded.
 
-    python bench/soak.py [--seconds 180] [--factor 2] [--deadline 2]
+    python -m bench.soak [--seconds 180] [--factor 2] [--deadline 2]
 
 1. Starts rnnserve on loopback with the committed artifacts.
 2. Measures capacity: requests per second at concurrency 32, closed loop, on the mix below.
@@ -24,10 +24,8 @@ from pathlib import Path
 
 import aiohttp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import REPO, data_dir, percentile, running_server, skip  # noqa: E402
-from training import imdb  # noqa: E402
+from bench.common import REPO, data_dir, percentile, running_server, skip
+from training import imdb
 
 REFUSALS = {429, 503, 504}
 Request = tuple[str, dict[str, object]]  # path, body

@@ -19,7 +19,9 @@ ARCHITECTURES: dict[str, tuple[type[nn.Module], type[Any]]] = {
 
 def describe(model: nn.Module) -> dict[str, Any]:
     """The card's `arch` block: the class name plus every constructor argument."""
-    config = model.config  # every registered network keeps its config dataclass
+    config = getattr(model, "config", None)  # every registered network keeps its config dataclass
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise TypeError(f"{type(model).__name__} keeps no config dataclass to describe")
     return {"type": type(model).__name__, **dataclasses.asdict(config)}
 
 

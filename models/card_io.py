@@ -5,8 +5,6 @@ a trainer or a benchmark reads typed fields, never string keys. A card that lack
 is refused with the model's name and the field's path (`io.max_length: Field required`).
 """
 
-from typing import Literal
-
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator

@@ -65,7 +65,7 @@ class Forecaster(nn.Module):
         The horizon is checked once, against the card, by whoever calls (the predictor, the trainer).
         """
         outputs, state = self.lstm(window)  # outputs (B, T, hidden)
-        step = self.head(outputs[:, -1])  # direct: (B, max_horizon); recursive: (B, 1)
+        step: torch.Tensor = self.head(outputs[:, -1])  # direct: (B, max_horizon); recursive: (B, 1)
         if self.config.multi_step == "direct":
             return step[:, :horizon]
         predictions = [step]

@@ -1,5 +1,6 @@
 """Word-level RNN language model: embedding -> RNN | LSTM | GRU -> linear over the vocabulary."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -7,7 +8,8 @@ import torch
 from torch import nn
 
 CellType = Literal["rnn", "lstm", "gru"]
-_CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+# Each builds a cell as cell(input_size, hidden_size, ...): typed as such, since RNNBase's own signature differs.
+_CELLS: dict[str, Callable[..., nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 # An LSTM's state is (h, c); the others' is h alone. Each is (num_layers, B, H).
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]

@@ -1,5 +1,6 @@
 """Sentiment classifier: embedding -> RNN | LSTM | GRU -> pooling over time -> linear."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -9,7 +10,8 @@ from torch import nn
 CellType = Literal["rnn", "lstm", "gru"]
 Pooling = Literal["last", "max", "mean"]
 
-_CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+# Each builds a cell as cell(input_size, hidden_size, ...): typed as such, since RNNBase's own signature differs.
+_CELLS: dict[str, Callable[..., nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ class SentimentClassifier(nn.Module):
                 backward, _ = self.backward_layers[index](reverse_within_length(x, lengths))
                 outputs = torch.cat([outputs, reverse_within_length(backward, lengths)], dim=-1)  # (B, T, 2H)
             x = self.dropout(outputs) if index < len(self.forward_layers) - 1 else outputs
-        return self.classifier(self.dropout(self._pool(x, lengths)))
+        logits: torch.Tensor = self.classifier(self.dropout(self._pool(x, lengths)))  # (B, num_classes)
+        return logits
 
     def _pool(self, outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Summarise (B, T, D) outputs over real time steps only -> (B, D)."""

@@ -16,7 +16,7 @@ def bucketed_batches(lengths: list[int], batch_size: int, rng: random.Random | N
         return [indices[start : start + batch_size] for start in range(0, len(indices), batch_size)]
     rng.shuffle(indices)
     pool_size = batch_size * pool_batches
-    batches = []
+    batches: list[list[int]] = []
     for pool_start in range(0, len(indices), pool_size):
         pool = sorted(indices[pool_start : pool_start + pool_size], key=lambda index: lengths[index])
         batches.extend(pool[start : start + batch_size] for start in range(0, len(pool), batch_size))

@@ -66,31 +66,26 @@ def load_checkpoint(
 
 
 def resume(
-    directory: Path | None,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    stopper: EarlyStopping,
-    history: dict[str, list[float]],
-) -> tuple[dict[str, list[float]], int, float]:
+    directory: Path | None, model: nn.Module, optimizer: torch.optim.Optimizer, stopper: EarlyStopping
+) -> tuple[dict[str, list[float]], int, float] | None:
     """Restore a run from `directory` if it holds a checkpoint.
 
-    Returns (history, first epoch to run, seconds the earlier runs trained).
+    Returns (history, first epoch to run, seconds the earlier runs trained), or None for a fresh start.
     """
     if directory is None:
-        return history, 1, 0.0
+        return None
     directory.mkdir(parents=True, exist_ok=True)
     restored = load_checkpoint(directory, model, optimizer)
     if restored is None:
-        return history, 1, 0.0
-    stopper.best_state, meta = restored
-    stopper.best_loss, stopper.best_epoch = meta["best_loss"], meta["best_epoch"]
-    stopper.epochs_without_improvement = meta["epochs_without_improvement"]
+        return None
+    best_state, meta = restored
+    stopper.load_state_dict(meta, best_state)
     print(f"resumed after epoch {meta['epoch']} from {directory}")
     return meta["history"], meta["epoch"] + 1, float(meta.get("seconds", 0.0))
 
 
 def save_epoch(
-    directory: Path | None,
+    directory: Path,
     epoch: int,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -98,14 +93,5 @@ def save_epoch(
     history: dict[str, list[float]],
     seconds: float,
 ) -> None:
-    if directory is None:
-        return
-    meta = {
-        "epoch": epoch,
-        "seconds": seconds,
-        "history": history,
-        "best_loss": stopper.best_loss,
-        "best_epoch": stopper.best_epoch,
-        "epochs_without_improvement": stopper.epochs_without_improvement,
-    }
+    meta = {"epoch": epoch, "seconds": seconds, "history": history, **stopper.state_dict()}
     save_checkpoint(directory, model, stopper.best_state, optimizer, meta)

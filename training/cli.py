@@ -4,7 +4,9 @@ import argparse
 
 import torch
 
+from models.artifact import ModelCard
 from training import forecast, language_model, sentiment
+from training.loop import train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,18 +15,18 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = parser.add_subparsers(dest="task", required=True)
     sentiment_parser = tasks.add_parser("sentiment", help="IMDB sentiment classifier (LSTM)")
     sentiment.add_arguments(sentiment_parser)
-    sentiment_parser.set_defaults(func=sentiment.train)
+    sentiment_parser.set_defaults(trainer_from=sentiment.trainer_from)
     lm_parser = tasks.add_parser("lm", help="word-level RNN language model (PTB, WikiText-2)")
     language_model.add_arguments(lm_parser)
-    lm_parser.set_defaults(func=language_model.train)
+    lm_parser.set_defaults(trainer_from=language_model.trainer_from)
     forecast_parser = tasks.add_parser("forecast", help="LSTM time-series forecaster (classic series, stocks, sine)")
     forecast.add_arguments(forecast_parser)
-    forecast_parser.set_defaults(func=forecast.train)
+    forecast_parser.set_defaults(trainer_from=forecast.trainer_from)
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    args.func(args)
+def main(argv: list[str] | None = None) -> ModelCard:
+    arguments = build_parser().parse_args(argv)
+    if arguments.threads:
+        torch.set_num_threads(arguments.threads)
+    return train(arguments.trainer_from(arguments))

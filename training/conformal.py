@@ -2,7 +2,7 @@
 
 Residuals are divided by each window's target spread (the same scale the model's input was
 normalized by), so the offsets carry over to a series of any level: at serving time the
-interval for level q at step h is `forecast[h] + offset[q][h] * window_scale`.
+interval for level q at step h is `forecast[h] + offset[q][h] * window_scale` (models.card_io.interval).
 """
 
 import math
@@ -34,12 +34,6 @@ def conformal_offsets(residuals: np.ndarray, quantiles: tuple[float, ...]) -> di
             continue
         offsets[str(level)] = ordered[rank - 1].tolist()
     return offsets
-
-
-def interval(forecast: np.ndarray, scale: np.ndarray, offsets: list[float]) -> np.ndarray:
-    """Bound for one level: forecast (n, h) + offset (h,) x scale (n, 1)."""
-    horizon = forecast.shape[-1]
-    return forecast + np.asarray(offsets[:horizon], dtype=np.float64) * scale.reshape(-1, 1)
 
 
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:

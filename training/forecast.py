@@ -12,10 +12,9 @@ each training batch draws its windows from the series in equal shares.
 """
 
 import argparse
-import json
-import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -23,16 +22,16 @@ from safetensors.torch import load_file
 from tqdm import tqdm
 
 from models import architectures
-from models.artifact import FORMAT_VERSION, ModelCard, write_artifact
-from models.forecaster import Forecaster, ForecasterConfig, normalize_window
+from models.artifact import FORMAT_VERSION, ModelCard
+from models.card_io import ForecastIO, ForecastScaling
+from models.forecaster import Forecaster, ForecasterConfig, MultiStep, normalize_window
 from training import forecast_data
-from training.checkpoint import resume, save_epoch
 from training.conformal import DEFAULT_QUANTILES, conformal_offsets
-from training.early_stopping import EarlyStopping
 from training.forecast_data import SeriesSet, part_windows
 from training.forecast_eval import calibration_residuals, evaluate, format_rows
+from training.loop import Finished, Fit, RunConfig, Trainer
 from training.plots import forecast_png, loss_curves_png
-from training.provenance import now_iso, pick_device, seed_everything, training_record, weights_version
+from training.provenance import now_iso, training_record, weights_version
 
 # Per preset: context length, most horizon, multi-step mode, loss, and the stride between
 # validation and calibration origins (recursive rollouts are long, so those are spaced out).
@@ -88,27 +87,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_series(args: argparse.Namespace) -> SeriesSet:
-    if args.preset == "sine":
-        return forecast_data.load_sine(seed=args.seed)
-    if args.data is None:
-        raise SystemExit(f"--data is required for the {args.preset} preset")
-    if args.preset == "univariate":
-        return forecast_data.load_univariate(args.data)
-    if args.preset == "stocks":
-        return forecast_data.load_stocks(args.data)
-    columns = args.columns.split(",") if args.columns else None
-    return forecast_data.load_csv(args.data, columns, args.target, args.test_length, args.season)
+@dataclass(frozen=True, kw_only=True)
+class ForecastRun(RunConfig):
+    preset: str
+    data: Path | None
+    columns: str | None
+    target: str | None
+    test_length: int
+    season: int
+    context: int
+    horizon: int
+    multi_step: MultiStep
+    hidden_size: int
+    num_layers: int
+    dropout: float
+    batch_size: int
+    steps_per_epoch: int
+    lr: float
+    clip: float
+    rollout_start: int
+    rollout_max: int
+    synthetic_share: float
+    init_weights: Path | None
+
+    @classmethod
+    def from_arguments(cls, arguments: argparse.Namespace) -> Self:
+        """Fill what was left unset from the preset, so the card records what actually ran."""
+        preset = PRESETS[arguments.preset]
+        resolved = argparse.Namespace(**vars(arguments))
+        resolved.context = arguments.context or preset["context"]
+        resolved.horizon = arguments.horizon or preset["horizon"]
+        resolved.multi_step = arguments.multi_step or preset["multi_step"]
+        resolved.name = arguments.name or f"forecast-{arguments.preset}"
+        resolved.synthetic_share = preset["synthetic"] if arguments.synthetic_share is None else arguments.synthetic_share
+        return super().from_arguments(resolved)
+
+    @property
+    def recursive(self) -> bool:
+        return self.multi_step == "recursive"
 
 
-def resolve_preset(args: argparse.Namespace) -> None:
-    """Fill the arguments left unset from the preset, so the card records what actually ran."""
-    preset = PRESETS[args.preset]
-    args.context = args.context or preset["context"]
-    args.horizon = args.horizon or preset["horizon"]
-    args.multi_step = args.multi_step or preset["multi_step"]
-    args.name = args.name or f"forecast-{args.preset}"
-    args.synthetic_share = preset["synthetic"] if args.synthetic_share is None else args.synthetic_share
+def load_series(config: ForecastRun) -> SeriesSet:
+    if config.preset == "sine":
+        return forecast_data.load_sine(seed=config.seed)
+    if config.data is None:
+        raise SystemExit(f"--data is required for the {config.preset} preset")
+    if config.preset == "univariate":
+        return forecast_data.load_univariate(config.data)
+    if config.preset == "stocks":
+        return forecast_data.load_stocks(config.data)
+    columns = config.columns.split(",") if config.columns else None
+    return forecast_data.load_csv(config.data, columns, config.target, config.test_length, config.season)
 
 
 def normalized_pair(
@@ -154,152 +183,157 @@ class WindowSampler:
         return torch.from_numpy(np.stack(contexts)), torch.from_numpy(np.stack(targets))
 
 
-def validation_loss(
-    model: Forecaster,
-    series_set: SeriesSet,
-    args: argparse.Namespace,
-    horizon: int,
-    min_scale: torch.Tensor,
-    loss: Any,
-    device: torch.device,
-) -> float:
-    """Mean over series of the mean loss on their validation windows."""
-    model.eval()
-    per_series = []
-    with torch.inference_mode():
-        stride = PRESETS[args.preset]["eval_stride"]
-        for series, contexts, targets in part_windows(series_set, "validation", args.context, horizon, stride):
-            x, y = normalized_pair(
-                torch.from_numpy(contexts).to(device), torch.from_numpy(targets).to(device), min_scale, series.target_index
+class ForecastTrainer(Trainer[Forecaster]):
+    config: ForecastRun
+
+    def setup(self) -> None:
+        config = self.config
+        self.series_set = load_series(config)
+        self.preset = PRESETS[config.preset]
+        first = self.series_set.series[0]
+        self.features, self.target = first.features, first.target
+        if config.synthetic_share and len(self.features) != 1:
+            raise SystemExit("--synthetic-share needs a one-feature series: the synthetic series have no covariates")
+        self.min_scale_values = forecast_data.fitted_min_scale(self.series_set, config.context)
+        self.min_scale = torch.tensor(self.min_scale_values, dtype=torch.float32, device=self.device)
+        print(
+            f"{config.preset}: {len(self.series_set.series)} series, features {self.features}, target {self.target}, "
+            f"context {config.context}, horizon {config.horizon} ({config.multi_step}), device {self.device}"
+        )
+        self.model = Forecaster(
+            ForecasterConfig(
+                input_size=len(self.features),
+                hidden_size=config.hidden_size,
+                num_layers=config.num_layers,
+                multi_step=config.multi_step,
+                max_horizon=config.horizon,
+                target_index=self.features.index(self.target),
+                dropout=config.dropout,
             )
-            chunks = [(x[i : i + 512], y[i : i + 512]) for i in range(0, len(x), 512)]
-            total = sum(float(loss(model(xc, horizon), yc)) * len(xc) for xc, yc in chunks)
-            per_series.append(total / len(x))
-    if not per_series:
-        raise ValueError("no validation window fits; use longer series or a shorter context/horizon")
-    return float(np.mean(per_series))
+        )
+        if config.init_weights:
+            # A warm start, e.g. longer rollouts at a lower rate after a first run; the card records the file.
+            self.model.load_state_dict(load_file(str(config.init_weights)), strict=True)
+        self.model.to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.loss = loss_function(self.preset["loss"])
+        self.sampler: WindowSampler | None = None
 
+    def start(self, first_epoch: int) -> None:
+        self.rng = np.random.default_rng(self.config.seed + first_epoch)  # a resumed run draws other windows than epoch 1's
 
-def train(args: argparse.Namespace) -> ModelCard:
-    resolve_preset(args)
-    seed_everything(args.seed)
-    device = pick_device(args.device)
-    started = time.time()
-    series_set = load_series(args)
-    preset = PRESETS[args.preset]
-    recursive = args.multi_step == "recursive"
-    first = series_set.series[0]
-    features, target = first.features, first.target
-    if args.synthetic_share and len(features) != 1:
-        raise SystemExit("--synthetic-share needs a one-feature series: the synthetic series have no covariates")
-    min_scale_values = forecast_data.fitted_min_scale(series_set, args.context)
-    min_scale = torch.tensor(min_scale_values, dtype=torch.float32)
-    print(
-        f"{args.preset}: {len(series_set.series)} series, features {features}, target {target}, "
-        f"context {args.context}, horizon {args.horizon} ({args.multi_step}), device {device}"
-    )
+    def _rollout(self, epoch: int) -> int:
+        """Recursive models train on free-running rollouts that grow each epoch; direct ones on the whole horizon."""
+        config = self.config
+        return min(config.rollout_max, config.rollout_start * epoch, config.horizon) if config.recursive else config.horizon
 
-    config = ForecasterConfig(
-        input_size=len(features),
-        hidden_size=args.hidden_size,
-        num_layers=args.num_layers,
-        multi_step=args.multi_step,
-        max_horizon=args.horizon,
-        target_index=features.index(target),
-        dropout=args.dropout,
-    )
-    model = Forecaster(config)
-    if args.init_weights:
-        # A warm start, e.g. longer rollouts at a lower rate after a first run; the card records the file.
-        model.load_state_dict(load_file(str(args.init_weights)), strict=True)
-    model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    stopper = EarlyStopping(args.patience)
-    history: dict[str, list[float]] = {"train_loss": [], "validation_loss": []}
-    history, first_epoch, seconds_before = resume(args.checkpoint_dir, model, optimizer, stopper, history)
-    loss = loss_function(preset["loss"])
-    rng = np.random.default_rng(args.seed + first_epoch)
-    # Recursive models validate on the longest rollout they train on, so epochs compare alike.
-    validation_horizon = min(args.rollout_max, args.horizon) if recursive else args.horizon
-
-    stop = stopper.epochs_without_improvement >= args.patience
-    sampler: WindowSampler | None = None
-    for epoch in range(first_epoch, args.epochs + 1):
-        if stop:
-            break
-        horizon = min(args.rollout_max, args.rollout_start * epoch, args.horizon) if recursive else args.horizon
-        if sampler is None or horizon != sampler.horizon:  # windows are cut again only when the rollout grows
-            sampler = WindowSampler(series_set, args.context, horizon, rng, args.synthetic_share)
-        model.train()
+    def train_epoch(self, epoch: int) -> float:
+        config, horizon = self.config, self._rollout(epoch)
+        if self.sampler is None or horizon != self.sampler.horizon:  # windows are cut again only when the rollout grows
+            self.sampler = WindowSampler(self.series_set, config.context, horizon, self.rng, config.synthetic_share)
+        self.model.train()
         total = 0.0
-        progress = tqdm(range(args.steps_per_epoch), desc=f"epoch {epoch}", leave=False, mininterval=5)
+        progress = tqdm(range(config.steps_per_epoch), desc=f"epoch {epoch} (horizon {horizon})", leave=False, mininterval=5)
         for _ in progress:
-            contexts, targets = sampler.batch(args.batch_size)
-            x, y = normalized_pair(contexts.to(device), targets.to(device), min_scale.to(device), config.target_index)
-            batch_loss = loss(model(x, horizon), y)
-            optimizer.zero_grad(set_to_none=True)
-            batch_loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-            optimizer.step()
+            contexts, targets = self.sampler.batch(config.batch_size)
+            x, y = normalized_pair(
+                contexts.to(self.device), targets.to(self.device), self.min_scale, self.model.config.target_index
+            )
+            batch_loss = self.loss(self.model(x, horizon), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            torch.autograd.backward(batch_loss)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.clip)
+            self.optimizer.step()
             total += batch_loss.item()
             progress.set_postfix(loss=f"{batch_loss.item():.4f}")
-        validation = validation_loss(model, series_set, args, validation_horizon, min_scale.to(device), loss, device)
-        history["train_loss"].append(total / args.steps_per_epoch)
-        history["validation_loss"].append(validation)
-        stop = stopper.update(epoch, validation, model)
-        print(
-            f"epoch {epoch}: train {history['train_loss'][-1]:.4f} (horizon {horizon}) | validation {validation:.4f} "
-            f"| best epoch {stopper.best_epoch} | {time.time() - started:.0f}s"
+        return total / config.steps_per_epoch
+
+    def validate(self) -> tuple[float, dict[str, float]]:
+        """Mean over series of the mean loss on their validation windows. Recursive models validate on the
+        longest rollout they train on, so epochs compare alike."""
+        config = self.config
+        horizon = min(config.rollout_max, config.horizon) if config.recursive else config.horizon
+        self.model.eval()
+        per_series = []
+        with torch.inference_mode():
+            windows = part_windows(self.series_set, "validation", config.context, horizon, self.preset["eval_stride"])
+            for series, contexts, targets in windows:
+                x, y = normalized_pair(
+                    torch.from_numpy(contexts).to(self.device),
+                    torch.from_numpy(targets).to(self.device),
+                    self.min_scale,
+                    series.target_index,
+                )
+                chunks = [(x[i : i + 512], y[i : i + 512]) for i in range(0, len(x), 512)]
+                total = sum(float(self.loss(self.model(xc, horizon), yc)) * len(xc) for xc, yc in chunks)
+                per_series.append(total / len(x))
+        if not per_series:
+            raise ValueError("no validation window fits; use longer series or a shorter context/horizon")
+        return float(np.mean(per_series)), {}
+
+    def finish(self, fit: Fit) -> Finished:
+        """Conformal offsets from the calibration part, then the held-out evaluation beside the baselines."""
+        config = self.config
+        self.model.cpu()
+        residuals = calibration_residuals(
+            self.model, self.series_set, config.context, config.horizon, self.min_scale_values, self.preset["eval_stride"]
         )
-        save_epoch(args.checkpoint_dir, epoch, model, optimizer, stopper, history, seconds_before + time.time() - started)
+        io = ForecastIO(
+            features=self.features,
+            target=self.target,
+            context_length=config.context,
+            max_horizon=config.horizon,
+            multi_step=config.multi_step,
+            scaling=ForecastScaling(
+                method="each feature standardized by its mean and standard deviation over the input window",
+                min_scale=self.min_scale_values,
+                fitted_on="train part",
+            ),
+            quantiles=conformal_offsets(residuals, DEFAULT_QUANTILES),
+            calibration_windows=int(residuals.shape[0]),
+        )
+        evaluation = evaluate(self.model, self.series_set, io)
+        print(format_rows(evaluation.rows))
+        card = ModelCard(
+            format=FORMAT_VERSION,
+            name=config.name,
+            version=weights_version(self.model),
+            task="forecast",
+            arch=architectures.describe(self.model),
+            io=io,
+            license=LICENSES[config.preset],
+            metrics={**evaluation.metrics, "validation_loss": round(fit.best_loss, 5)},
+            data=self._data_record(),
+            training=training_record(config, fit, self.device),
+            created=now_iso(),
+        )
+        pictures = {
+            "curves.png": loss_curves_png(
+                fit.history["train_loss"], fit.history["validation_loss"], f"{config.name}: {self.preset['loss']} loss"
+            )
+        }
+        if evaluation.picture is not None:
+            pictures["forecast.png"] = forecast_png(evaluation.picture)
+        return Finished(card, None, pictures)
 
-    model.load_state_dict(stopper.best_state)
-    model.cpu().eval()
-    residuals = calibration_residuals(model, series_set, args.context, args.horizon, min_scale_values, preset["eval_stride"])
-    io = {
-        "features": features,
-        "target": target,
-        "context_length": args.context,
-        "max_horizon": args.horizon,
-        "multi_step": args.multi_step,
-        "scaling": {
-            "method": "each feature standardized by its mean and standard deviation over the input window",
-            "min_scale": min_scale_values,
-            "fitted_on": "train part",
-        },
-        "quantiles": conformal_offsets(residuals, DEFAULT_QUANTILES),
-        "calibration_windows": int(residuals.shape[0]),
-    }
-    evaluation = evaluate(model, series_set, io)
-    print(format_rows(evaluation.rows))
+    def _data_record(self) -> dict[str, Any]:
+        series = self.series_set.series
+        if self.config.preset == "sine":
+            return {
+                "dataset": "sine",
+                "series": "100 waves sin((t + shift) / 20)",
+                "splits": "by wave: 20 test, 20 calibration, 10 validation, 50 train",
+                "test_parts": "steps 1000..1999 of each test wave, forecast from step 1000",
+                "sha256": self.series_set.files,
+            }
+        return {
+            "dataset": self.config.preset,
+            "series": [s.name for s in series],
+            "splits": "chronological per series: train 70% | validation 15% | calibration 15% of the part before the test tail",
+            "test_parts": {s.name: list(s.parts["test"]) for s in series if "test" in s.parts},
+            "sha256": self.series_set.files,
+        }
 
-    card = ModelCard(
-        format=FORMAT_VERSION,
-        name=args.name,
-        version=weights_version(model),
-        task="forecast",
-        arch=architectures.describe(model),
-        io=io,
-        license=LICENSES[args.preset],
-        metrics={**evaluation.metrics, "validation_loss": round(stopper.best_loss, 5)},
-        data={
-            "dataset": args.preset,
-            "series": [s.name for s in series_set.series] if args.preset != "sine" else "100 waves sin((t + shift) / 20)",
-            "splits": "chronological per series: train 70% | validation 15% | calibration 15% of the part before the test tail"
-            if args.preset != "sine"
-            else "by wave: 20 test, 20 calibration, 10 validation, 50 train",
-            "test_parts": {s.name: list(s.parts["test"]) for s in series_set.series if "test" in s.parts}
-            if args.preset != "sine"
-            else "steps 1000..1999 of each test wave, forecast from step 1000",
-            "sha256": series_set.files,
-        },
-        training=training_record(args, history, stopper.best_epoch, seconds_before + time.time() - started, device),
-        created=now_iso(),
-    )
-    curves = loss_curves_png(history["train_loss"], history["validation_loss"], f"{args.name}: {preset['loss']} loss")
-    pictures = {"curves.png": curves}
-    if evaluation.picture is not None:
-        pictures["forecast.png"] = forecast_png(evaluation.picture)
-    write_artifact(args.out, card, model, pictures=pictures)
-    print(f"wrote {args.out}: " + json.dumps(card.metrics))
-    return card
+
+def trainer_from(arguments: argparse.Namespace) -> ForecastTrainer:
+    return ForecastTrainer(ForecastRun.from_arguments(arguments))

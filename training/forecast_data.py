@@ -245,4 +245,5 @@ def synthetic_series(rng: np.random.Generator, count: int, length: int) -> np.nd
     clean = np.where(multiplicative, trend * (1 + amplitude * shape), trend + amplitude * shape)
     white = rng.normal(0, 1, (count, length)) * rng.uniform(0, 0.15, (count, 1))
     walk = np.cumsum(rng.normal(0, 1, (count, length)), axis=1) * rng.uniform(0, 0.03, (count, 1))
-    return (clean + white + walk * (rng.random((count, 1)) < 0.3)).astype(np.float32)
+    series: np.ndarray = (clean + white + walk * (rng.random((count, 1)) < 0.3)).astype(np.float32)
+    return series

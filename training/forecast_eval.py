@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from models.card_io import ForecastIO, interval
 from models.forecaster import Forecaster, forecast_values
 from training import forecast_metrics as fm
-from training.conformal import coverage, interval
+from training.conformal import coverage
 from training.forecast_data import SeriesSet, window_origins, windows_at
 
 INTERVAL = ("0.1", "0.9")  # the central 80% band reported by every evaluation
@@ -77,12 +78,12 @@ def calibration_residuals(
     return np.concatenate(residuals)
 
 
-def _band(forecasts: np.ndarray, scales: np.ndarray, io: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    quantiles = io["quantiles"]
+def _band(forecasts: np.ndarray, scales: np.ndarray, io: ForecastIO) -> tuple[np.ndarray, np.ndarray]:
+    quantiles = io.quantiles
     return interval(forecasts, scales, quantiles[INTERVAL[0]]), interval(forecasts, scales, quantiles[INTERVAL[1]])
 
 
-def evaluate(model: Forecaster, series_set: SeriesSet, io: dict[str, Any]) -> Evaluation:
+def evaluate(model: Forecaster, series_set: SeriesSet, io: ForecastIO) -> Evaluation:
     if series_set.kind == "sine":
         return _evaluate_sine(model, series_set, io)
     if series_set.kind == "stocks":
@@ -90,8 +91,8 @@ def evaluate(model: Forecaster, series_set: SeriesSet, io: dict[str, Any]) -> Ev
     return _evaluate_tails(model, series_set, io)
 
 
-def _evaluate_sine(model: Forecaster, series_set: SeriesSet, io: dict[str, Any]) -> Evaluation:
-    context, horizon = io["context_length"], io["max_horizon"]
+def _evaluate_sine(model: Forecaster, series_set: SeriesSet, io: ForecastIO) -> Evaluation:
+    context, horizon = io.context_length, io.max_horizon
     tests = [s for s in series_set.series if "test" in s.parts]
     contexts, targets = [], []
     for series in tests:
@@ -100,10 +101,10 @@ def _evaluate_sine(model: Forecaster, series_set: SeriesSet, io: dict[str, Any])
         contexts.append(window)
         targets.append(target)
     x, y = np.concatenate(contexts), np.concatenate(targets)  # (waves, context, 1), (waves, horizon)
-    forecasts, scales = predict(model, x, horizon, io["scaling"]["min_scale"])
+    forecasts, scales = predict(model, x, horizon, io.scaling.min_scale)
     lower, upper = _band(forecasts, scales, io)
     last_value = fm.naive(x[:, :, 0], horizon)
-    row = {
+    row: dict[str, Any] = {
         "series": f"{len(tests)} held-out waves",
         "steps": horizon,
         "mse": fm.mse(forecasts, y),
@@ -112,7 +113,7 @@ def _evaluate_sine(model: Forecaster, series_set: SeriesSet, io: dict[str, Any])
         "mse_zeros": fm.mse(np.zeros_like(y), y),
         "coverage_80": coverage(y, lower, upper),
     }
-    metrics = {
+    metrics: dict[str, float] = {
         "test_mse_free_running": row["mse"],
         "test_mae_free_running": row["mae"],
         "test_mse_naive": row["mse_naive"],
@@ -125,8 +126,8 @@ def _evaluate_sine(model: Forecaster, series_set: SeriesSet, io: dict[str, Any])
     return Evaluation([row], _rounded(metrics), picture)
 
 
-def _evaluate_tails(model: Forecaster, series_set: SeriesSet, io: dict[str, Any]) -> Evaluation:
-    context, max_horizon = io["context_length"], io["max_horizon"]
+def _evaluate_tails(model: Forecaster, series_set: SeriesSet, io: ForecastIO) -> Evaluation:
+    context, max_horizon = io.context_length, io.max_horizon
     rows, metrics, picture = [], {}, None
     beaten = 0
     for series in series_set.series:
@@ -135,14 +136,14 @@ def _evaluate_tails(model: Forecaster, series_set: SeriesSet, io: dict[str, Any]
         if horizon > max_horizon:
             raise ValueError(f"{series.name}: test tail of {horizon} is longer than the model's max horizon {max_horizon}")
         window, actual = windows_at(series, np.array([start]), context, horizon)
-        forecasts, scales = predict(model, window, horizon, io["scaling"]["min_scale"])
+        forecasts, scales = predict(model, window, horizon, io.scaling.min_scale)
         lower, upper = _band(forecasts, scales, io)
         past = series.values[:start, series.target_index].astype(np.float64)
         naive_mae = fm.mae(fm.naive(past, horizon), actual[0])
         seasonal_mae = fm.mae(fm.seasonal_naive(past, horizon, series.season), actual[0])
         model_mae = fm.mae(forecasts[0], actual[0])
         scale = fm.in_sample_scale(past, series.season)
-        row = {
+        row: dict[str, Any] = {
             "series": series.name,
             "steps": horizon,
             "season": series.season,
@@ -176,18 +177,18 @@ def _evaluate_tails(model: Forecaster, series_set: SeriesSet, io: dict[str, Any]
     return Evaluation(rows, _rounded(metrics), picture)
 
 
-def _evaluate_rolling(model: Forecaster, series_set: SeriesSet, io: dict[str, Any]) -> Evaluation:
-    context, horizon = io["context_length"], io["max_horizon"]
+def _evaluate_rolling(model: Forecaster, series_set: SeriesSet, io: ForecastIO) -> Evaluation:
+    context, horizon = io.context_length, io.max_horizon
     rows, metrics, picture = [], {}, None
     for series in series_set.series:
         origins = window_origins(series, "test", context, horizon)
         windows, actual = windows_at(series, origins, context, horizon)
-        forecasts, scales = predict(model, windows, horizon, io["scaling"]["min_scale"])
+        forecasts, scales = predict(model, windows, horizon, io.scaling.min_scale)
         lower, upper = _band(forecasts, scales, io)
         persistence = fm.naive(windows[:, :, series.target_index].astype(np.float64), horizon)
         past = series.values[: series.parts["test"][0], series.target_index].astype(np.float64)
         scale = fm.in_sample_scale(past, 1)
-        row = {
+        row: dict[str, Any] = {
             "series": series.name,
             "origins": len(origins),
             "mae_step1": fm.mae(forecasts[:, 0], actual[:, 0]),

@@ -2,22 +2,24 @@
 
 import argparse
 import math
-import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from models import architectures
-from models.artifact import FORMAT_VERSION, ModelCard, write_artifact
-from models.language_model import LanguageModel, LanguageModelConfig, State
-from training.checkpoint import resume, save_epoch
+from models.artifact import FORMAT_VERSION, ModelCard
+from models.card_io import LanguageModelIO
+from models.language_model import CellType, LanguageModel, LanguageModelConfig, State
 from training.corpus import Corpus, batchify, bptt_windows, load_corpus
 from training.early_stopping import EarlyStopping
 from training.lm_tokenizer import EOS, UNK, build_ptb_tokenizer, build_wikitext_tokenizer
+from training.loop import Finished, Fit, RunConfig, Trainer
 from training.plots import loss_curves_png
-from training.provenance import now_iso, pick_device, seed_everything, training_record, weights_version
+from training.provenance import now_iso, training_record, weights_version
 
 EVAL_STREAMS = 10  # the usual PTB evaluation batch size (Zaremba et al., pytorch/examples)
 
@@ -48,6 +50,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-dir", type=Path, default=None, help="resume from / save to this folder each epoch")
 
 
+@dataclass(frozen=True, kw_only=True)
+class LanguageModelRun(RunConfig):
+    data: Path
+    corpus: Literal["ptb", "wikitext-2"]
+    cell: CellType
+    hidden_size: int
+    embedding_dim: int  # 0: same as hidden_size
+    num_layers: int
+    dropout: float
+    no_tie: bool
+    batch_size: int  # parallel streams
+    bptt: int
+    lr: float
+    lr_decay: float
+    clip: float
+    limit_tokens: int
+
+
 def detach(state: State) -> State:
     """Cut the graph at the window boundary: the state's values carry over, its history does not.
 
@@ -72,7 +92,7 @@ def train_epoch(
         logits, state = model(inputs, state)  # (B, t, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
         total += loss.item() * targets.numel()
@@ -100,95 +120,86 @@ def encode_split(corpus: Corpus, split: str, word_ids: dict[str, int], limit: in
     return torch.tensor([word_ids.get(token, unknown) for token in tokens], dtype=torch.long)
 
 
-def train(args: argparse.Namespace) -> ModelCard:
-    seed_everything(args.seed)
-    device = pick_device(args.device)
-    started = time.time()
-    corpus = load_corpus(args.data, args.corpus)
-    tokenizer = (build_ptb_tokenizer if args.corpus == "ptb" else build_wikitext_tokenizer)(corpus.vocabulary)
-    word_ids = {word: index for index, word in enumerate(corpus.vocabulary)}
-    train_data = batchify(encode_split(corpus, "train", word_ids, args.limit_tokens), args.batch_size).to(device)
-    valid_data = batchify(encode_split(corpus, "valid", word_ids, args.limit_tokens), EVAL_STREAMS).to(device)
-    test_data = batchify(encode_split(corpus, "test", word_ids, args.limit_tokens), EVAL_STREAMS).to(device)
-    print(f"{args.corpus}: vocabulary {len(word_ids)}; tokens train {train_data.numel()}, valid {valid_data.numel()}, "
-          f"test {test_data.numel()}; device {device}")  # fmt: skip
+class LanguageModelTrainer(Trainer[LanguageModel]):
+    config: LanguageModelRun
 
-    config = LanguageModelConfig(
-        vocab_size=len(word_ids),
-        embedding_dim=args.embedding_dim or args.hidden_size,
-        hidden_size=args.hidden_size,
-        num_layers=args.num_layers,
-        cell=args.cell,
-        dropout=args.dropout,
-        tie_weights=not args.no_tie,
-    )
-    model = LanguageModel(config).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
-    stopper = EarlyStopping(args.patience)
-    history: dict[str, list[float]] = {"train_loss": [], "validation_loss": [], "lr": []}
-    history, first_epoch, seconds_before = resume(args.checkpoint_dir, model, optimizer, stopper, history)
+    def setup(self) -> None:
+        config = self.config
+        self.corpus = load_corpus(config.data, config.corpus)
+        build_tokenizer = build_ptb_tokenizer if config.corpus == "ptb" else build_wikitext_tokenizer
+        self.tokenizer = build_tokenizer(self.corpus.vocabulary)
+        word_ids = {word: index for index, word in enumerate(self.corpus.vocabulary)}
+        self.train_data = self._streams(word_ids, "train", config.batch_size)
+        self.valid_data = self._streams(word_ids, "valid", EVAL_STREAMS)
+        self.test_data = self._streams(word_ids, "test", EVAL_STREAMS)
+        print(f"{config.corpus}: vocabulary {len(word_ids)}; tokens train {self.train_data.numel()}, "
+              f"valid {self.valid_data.numel()}, test {self.test_data.numel()}; device {self.device}")  # fmt: skip
+        network = LanguageModelConfig(
+            vocab_size=len(word_ids),
+            embedding_dim=config.embedding_dim or config.hidden_size,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            cell=config.cell,
+            dropout=config.dropout,
+            tie_weights=not config.no_tie,
+        )
+        self.model = LanguageModel(network).to(self.device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr)
 
-    stop = stopper.epochs_without_improvement >= args.patience
-    for epoch in range(first_epoch, args.epochs + 1):
-        if stop:
-            break
-        train_loss = train_epoch(model, train_data, args.bptt, optimizer, args.clip, f"epoch {epoch}")
-        validation_loss = evaluate(model, valid_data, args.bptt)
-        improved = validation_loss < stopper.best_loss
-        stop = stopper.update(epoch, validation_loss, model)
-        lr = optimizer.param_groups[0]["lr"]
-        history["train_loss"].append(train_loss)
-        history["validation_loss"].append(validation_loss)
-        history["lr"].append(lr)
-        print(f"epoch {epoch}: train ppl {math.exp(train_loss):.1f} | validation ppl {math.exp(validation_loss):.2f} | "
-              f"lr {lr:g} | {time.time() - started:.0f}s")  # fmt: skip
-        if not improved:
-            # Validation stalled: go back to the best weights and take smaller steps from there.
-            model.load_state_dict(stopper.best_state)
-            for group in optimizer.param_groups:
-                group["lr"] = lr / args.lr_decay
-        save_epoch(args.checkpoint_dir, epoch, model, optimizer, stopper, history, seconds_before + time.time() - started)
+    def _streams(self, word_ids: dict[str, int], split: str, streams: int) -> torch.Tensor:
+        return batchify(encode_split(self.corpus, split, word_ids, self.config.limit_tokens), streams).to(self.device)
 
-    model.load_state_dict(stopper.best_state)
-    test_loss = evaluate(model, test_data, args.bptt)
-    best = stopper.best_epoch - 1
-    print(
-        f"best epoch {stopper.best_epoch}: validation ppl {math.exp(stopper.best_loss):.2f}, test ppl {math.exp(test_loss):.2f}"
-    )
+    def train_epoch(self, epoch: int) -> float:
+        return train_epoch(self.model, self.train_data, self.config.bptt, self.optimizer, self.config.clip, f"epoch {epoch}")
 
-    model.cpu()
-    card = ModelCard(
-        format=FORMAT_VERSION,
-        name=args.name,
-        version=weights_version(model),
-        task="language-model",
-        arch=architectures.describe(model),
-        io={
-            "corpus": args.corpus,
-            "eos_token": EOS,
-            "unk_token": UNK,
-            "normalization": "ptb: lowercase, numbers -> N, contractions split (do n't, it 's), punctuation PTB drops removed"
-            if args.corpus == "ptb"
-            else "wikitext-2: case and numbers kept, punctuation split off",
-        },
-        license="Penn Treebank (LDC99T42), Mikolov's LM preparation: research use"
-        if args.corpus == "ptb"
-        else "WikiText-2: CC BY-SA 3.0",
-        metrics={
-            "test_perplexity": round(math.exp(test_loss), 3),
-            "validation_perplexity": round(math.exp(history["validation_loss"][best]), 3),
-            "test_loss": round(test_loss, 5),
-        },
-        data={
-            "dataset": args.corpus,
-            "tokens": {split: len(tokens) for split, tokens in corpus.splits.items()},
-            "vocabulary": len(word_ids),
-            "sha256": corpus.files,
-        },
-        training=training_record(args, history, stopper.best_epoch, seconds_before + time.time() - started, device),
-        created=now_iso(),
-    )
-    curves = loss_curves_png(history["train_loss"], history["validation_loss"], f"{args.name}: NLL per token")
-    write_artifact(args.out, card, model, tokenizer, {"curves.png": curves})
-    print(f"wrote {args.out}: {card.metrics}")
-    return card
+    def validate(self) -> tuple[float, dict[str, float]]:
+        return evaluate(self.model, self.valid_data, self.config.bptt), {"lr": float(self.optimizer.param_groups[0]["lr"])}
+
+    def after_validation(self, improved: bool, stopper: EarlyStopping) -> None:
+        """Validation stalled: go back to the best weights and take smaller steps from there."""
+        if improved:
+            return
+        self.model.load_state_dict(stopper.best_state)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["lr"] / self.config.lr_decay
+
+    def finish(self, fit: Fit) -> Finished:
+        config = self.config
+        test_loss = evaluate(self.model, self.test_data, config.bptt)
+        print(f"best epoch {fit.best_epoch}: validation ppl {math.exp(fit.best_loss):.2f}, test ppl {math.exp(test_loss):.2f}")
+        ptb = config.corpus == "ptb"
+        card = ModelCard(
+            format=FORMAT_VERSION,
+            name=config.name,
+            version=weights_version(self.model),
+            task="language-model",
+            arch=architectures.describe(self.model),
+            io=LanguageModelIO(
+                corpus=config.corpus,
+                eos_token=EOS,
+                unk_token=UNK,
+                normalization="ptb: lowercase, numbers -> N, contractions split (do n't, it 's), punctuation PTB drops removed"
+                if ptb
+                else "wikitext-2: case and numbers kept, punctuation split off",
+            ),
+            license="Penn Treebank (LDC99T42), Mikolov's LM preparation: research use" if ptb else "WikiText-2: CC BY-SA 3.0",
+            metrics={
+                "test_perplexity": round(math.exp(test_loss), 3),
+                "validation_perplexity": round(math.exp(fit.at_best("validation_loss")), 3),
+                "test_loss": round(test_loss, 5),
+            },
+            data={
+                "dataset": config.corpus,
+                "tokens": {split: len(tokens) for split, tokens in self.corpus.splits.items()},
+                "vocabulary": len(self.corpus.vocabulary),
+                "sha256": self.corpus.files,
+            },
+            training=training_record(config, fit, self.device),
+            created=now_iso(),
+        )
+        curves = loss_curves_png(fit.history["train_loss"], fit.history["validation_loss"], f"{config.name}: NLL per token")
+        return Finished(card, self.tokenizer, {"curves.png": curves})
+
+
+def trainer_from(arguments: argparse.Namespace) -> LanguageModelTrainer:
+    return LanguageModelTrainer(LanguageModelRun.from_arguments(arguments))

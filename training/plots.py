@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 import matplotlib
 
 matplotlib.use("Agg")  # no display on training machines
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen before pyplot loads)
+from matplotlib.figure import Figure  # noqa: E402
 
 if TYPE_CHECKING:
     from training.forecast_eval import ForecastPicture
@@ -41,7 +42,7 @@ def forecast_png(picture: "ForecastPicture") -> bytes:
     return _to_png(figure)
 
 
-def _to_png(figure: plt.Figure) -> bytes:
+def _to_png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.tight_layout()
     figure.savefig(buffer, format="png", dpi=100)

@@ -1,15 +1,17 @@
 """Facts about a training run that go into the card: hashes, git commit, versions, time."""
 
-import argparse
 import hashlib
 import random
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from training.loop import Fit, RunConfig
 
 
 def sha256_of(path: Path) -> str:
@@ -54,19 +56,16 @@ def weights_version(model: torch.nn.Module) -> str:
     return digest.hexdigest()[:12]
 
 
-def training_record(
-    args: argparse.Namespace, history: dict[str, list[float]], best_epoch: int, seconds: float, device: torch.device
-) -> dict[str, Any]:
+def training_record(config: "RunConfig", fit: "Fit", device: torch.device) -> dict[str, Any]:
     """The card's `training` block: every argument, seed, epochs, time, device and versions."""
-    arguments = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key != "func"}
     return {
-        "arguments": arguments,
-        "seed": args.seed,
-        "epochs_run": len(history["train_loss"]),
-        "best_epoch": best_epoch,
-        "seconds": round(seconds, 1),
+        "arguments": config.record(),
+        "seed": config.seed,
+        "epochs_run": len(fit.history["train_loss"]),
+        "best_epoch": fit.best_epoch,
+        "seconds": round(fit.seconds, 1),
         "device": str(device),
         "torch_version": torch.__version__,
         "git_commit": git_commit(),
-        "history": history,
+        "history": fit.history,
     }

@@ -1,9 +1,8 @@
 """Train the IMDB sentiment classifier and write its artifact."""
 
 import argparse
-import json
 import random
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -12,15 +11,15 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 
 from models import architectures
-from models.artifact import FORMAT_VERSION, ModelCard, write_artifact
-from models.sentiment import SentimentClassifier, SentimentConfig
-from models.text import pad_batch, truncate
+from models.artifact import FORMAT_VERSION, ModelCard
+from models.card_io import SentimentIO
+from models.sentiment import CellType, Pooling, SentimentClassifier, SentimentConfig
+from models.text import Truncation, pad_batch, truncate
 from training import imdb
-from training.buckets import bucketed_batches, padding_share
-from training.checkpoint import resume, save_epoch
-from training.early_stopping import EarlyStopping
+from training.buckets import bucketed_batches
+from training.loop import Finished, Fit, RunConfig, Trainer
 from training.plots import loss_curves_png
-from training.provenance import now_iso, pick_device, seed_everything, training_record, weights_version
+from training.provenance import now_iso, training_record, weights_version
 from training.text_tokenizer import PAD, build_review_tokenizer
 
 LABELS = ["negative", "positive"]
@@ -53,16 +52,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-dir", type=Path, default=None, help="resume from / save to this folder each epoch")
 
 
-def encode(tokenizer: Tokenizer, texts: list[str], max_length: int, truncation: str) -> list[list[int]]:
+@dataclass(frozen=True, kw_only=True)
+class SentimentRun(RunConfig):
+    data: Path
+    max_size: int
+    min_freq: int
+    max_length: int
+    truncation: Truncation
+    cell: CellType
+    embedding_dim: int
+    hidden_size: int
+    num_layers: int
+    unidirectional: bool
+    pooling: Pooling
+    dropout: float
+    batch_size: int
+    lr: float
+    clip: float
+    val_fraction: float
+    limit: int
+
+
+@dataclass
+class EncodedReviews:
+    """One part of the data: token ids per review (cut to max_length) and labels (1 = positive)."""
+
+    sequences: list[list[int]]
+    labels: list[int]
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(sequence) for sequence in self.sequences]
+
+
+def encode(tokenizer: Tokenizer, texts: list[str], max_length: int, truncation: Truncation) -> list[list[int]]:
     """Token ids per text, cut to max_length; an empty review becomes a lone <unk> so it still has a step."""
-    encoded = [truncate(e.ids, max_length, truncation)[0] for e in tokenizer.encode_batch(texts)]  # type: ignore[arg-type]
+    encoded = [truncate(e.ids, max_length, truncation)[0] for e in tokenizer.encode_batch(texts)]
     return [ids if ids else [1] for ids in encoded]
 
 
 def run_epoch(
     model: SentimentClassifier,
-    sequences: list[list[int]],
-    labels: list[int],
+    reviews: EncodedReviews,
     batches: list[list[int]],
     device: torch.device,
     optimizer: torch.optim.Optimizer | None = None,
@@ -76,13 +107,13 @@ def run_epoch(
     progress = tqdm(batches, desc=description, leave=False, mininterval=5)
     with torch.set_grad_enabled(training):
         for batch in progress:
-            token_ids, lengths = pad_batch([sequences[i] for i in batch], pad_id=0)
-            targets = torch.tensor([labels[i] for i in batch], device=device)
+            token_ids, lengths = pad_batch([reviews.sequences[i] for i in batch], pad_id=0)
+            targets = torch.tensor([reviews.labels[i] for i in batch], device=device)
             logits = model(token_ids.to(device), lengths)
             loss = F.cross_entropy(logits, targets)
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                torch.autograd.backward(loss)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
                 optimizer.step()
             total_loss += loss.item() * len(batch)
@@ -92,119 +123,119 @@ def run_epoch(
     return total_loss / seen, correct / seen
 
 
-def train(args: argparse.Namespace) -> ModelCard:
-    seed_everything(args.seed)
-    device = pick_device(args.device)
-    started = time.time()
-    train_split = imdb.load_split(args.data, "train")
-    test_split = imdb.load_split(args.data, "test")
-    rng = random.Random(args.seed)
+Part = tuple[list[str], list[int]]  # texts and labels
+
+
+def split_reviews(config: SentimentRun) -> tuple[list[Part], dict[str, str]]:
+    """[train, validation, test] texts and labels, and the sha256 of the files read.
+    Validation is a seeded share of train; test stays unseen."""
+    train_split, test_split = imdb.load_split(config.data, "train"), imdb.load_split(config.data, "test")
     order = list(range(len(train_split.texts)))
-    rng.shuffle(order)
-    if args.limit:
-        order = order[: args.limit]
-    validation_count = max(1, int(len(order) * args.val_fraction))
-    validation_ids, train_ids = order[:validation_count], order[validation_count:]
-    train_texts = [train_split.texts[i] for i in train_ids]
-    train_labels = [train_split.labels[i] for i in train_ids]
-    validation_texts = [train_split.texts[i] for i in validation_ids]
-    validation_labels = [train_split.labels[i] for i in validation_ids]
+    random.Random(config.seed).shuffle(order)
+    if config.limit:
+        order = order[: config.limit]
+    validation_count = max(1, int(len(order) * config.val_fraction))
     test_order = list(range(len(test_split.texts)))
-    if args.limit:
-        test_order = random.Random(args.seed).sample(test_order, min(args.limit, len(test_order)))
-    test_texts = [test_split.texts[i] for i in test_order]
-    test_labels = [test_split.labels[i] for i in test_order]
+    if config.limit:
+        test_order = random.Random(config.seed).sample(test_order, min(config.limit, len(test_order)))
+    chosen = ((train_split, order[validation_count:]), (train_split, order[:validation_count]), (test_split, test_order))
+    parts = [([split.texts[i] for i in indices], [split.labels[i] for i in indices]) for split, indices in chosen]
+    return parts, {**train_split.files, **test_split.files}
 
-    # The vocabulary comes from the training part only: validation and test words stay unseen.
-    checkpoint_tokenizer = args.checkpoint_dir / "tokenizer.json" if args.checkpoint_dir else None
-    if checkpoint_tokenizer and checkpoint_tokenizer.is_file():
-        tokenizer = Tokenizer.from_file(str(checkpoint_tokenizer))
-    else:
-        tokenizer = build_review_tokenizer(train_texts, args.max_size, args.min_freq)
-    assert tokenizer.token_to_id(PAD) == 0
-    train_sequences = encode(tokenizer, train_texts, args.max_length, args.truncation)
-    validation_sequences = encode(tokenizer, validation_texts, args.max_length, args.truncation)
-    test_sequences = encode(tokenizer, test_texts, args.max_length, args.truncation)
-    train_lengths = [len(s) for s in train_sequences]
-    print(
-        f"train {len(train_sequences)}, validation {len(validation_sequences)}, test {len(test_sequences)}; "
-        f"vocabulary {tokenizer.get_vocab_size()}; mean length {sum(train_lengths) / len(train_lengths):.0f}; device {device}"
-    )
 
-    config = SentimentConfig(
-        vocab_size=tokenizer.get_vocab_size(),
-        embedding_dim=args.embedding_dim,
-        hidden_size=args.hidden_size,
-        num_layers=args.num_layers,
-        cell=args.cell,
-        bidirectional=not args.unidirectional,
-        dropout=args.dropout,
-        pooling=args.pooling,
-        num_classes=len(LABELS),
-        padding_idx=0,
-    )
-    model = SentimentClassifier(config).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    stopper = EarlyStopping(args.patience)
-    history: dict[str, list[float]] = {"train_loss": [], "validation_loss": [], "validation_accuracy": []}
-    history, first_epoch, seconds_before = resume(args.checkpoint_dir, model, optimizer, stopper, history)
-    if args.checkpoint_dir:
-        tokenizer.save(str(args.checkpoint_dir / "tokenizer.json"))  # a resumed run must keep its vocabulary
+class SentimentTrainer(Trainer[SentimentClassifier]):
+    config: SentimentRun
 
-    validation_batches = bucketed_batches([len(s) for s in validation_sequences], 256, None)
-    batch_rng = random.Random(args.seed + first_epoch)
-    stop = stopper.epochs_without_improvement >= args.patience
-    for epoch in range(first_epoch, args.epochs + 1):
-        if stop:
-            break
-        batches = bucketed_batches(train_lengths, args.batch_size, batch_rng)
-        train_loss, train_accuracy = run_epoch(
-            model, train_sequences, train_labels, batches, device, optimizer, args.clip, f"epoch {epoch}"
-        )
-        validation_loss, validation_accuracy = run_epoch(
-            model, validation_sequences, validation_labels, validation_batches, device, description="validation"
-        )
-        history["train_loss"].append(train_loss)
-        history["validation_loss"].append(validation_loss)
-        history["validation_accuracy"].append(validation_accuracy)
-        stop = stopper.update(epoch, validation_loss, model)
+    def setup(self) -> None:
+        config = self.config
+        parts, self.files = split_reviews(config)
+        train_texts = parts[0][0]
+        # The vocabulary comes from the training part only; a resumed run keeps the one it started with.
+        saved = config.checkpoint_dir / "tokenizer.json" if config.checkpoint_dir else None
+        if saved and saved.is_file():
+            self.tokenizer = Tokenizer.from_file(str(saved))
+        else:
+            self.tokenizer = build_review_tokenizer(train_texts, config.max_size, config.min_freq)
+        if self.tokenizer.token_to_id(PAD) != 0:
+            raise ValueError(f"the review tokenizer must give {PAD} the id 0")
+        if saved:
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            self.tokenizer.save(str(saved))
+        encoded = [
+            EncodedReviews(encode(self.tokenizer, texts, config.max_length, config.truncation), labels) for texts, labels in parts
+        ]
+        self.train_part, self.validation_part, self.test_part = encoded
+        lengths = self.train_part.lengths
         print(
-            f"epoch {epoch}: train loss {train_loss:.4f} acc {train_accuracy:.4f} | validation loss {validation_loss:.4f} "
-            f"acc {validation_accuracy:.4f} | padding {padding_share(train_lengths, batches):.1%} | {time.time() - started:.0f}s"
+            f"train {len(lengths)}, validation {len(self.validation_part.labels)}, test {len(self.test_part.labels)}; "
+            f"vocabulary {self.tokenizer.get_vocab_size()}; mean length {sum(lengths) / len(lengths):.0f}; device {self.device}"
         )
-        save_epoch(args.checkpoint_dir, epoch, model, optimizer, stopper, history, seconds_before + time.time() - started)
+        self.model = SentimentClassifier(self._network_config()).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
 
-    model.load_state_dict(stopper.best_state)
-    test_batches = bucketed_batches([len(s) for s in test_sequences], 256, None)
-    test_loss, test_accuracy = run_epoch(model, test_sequences, test_labels, test_batches, device, description="test")
-    best_index = stopper.best_epoch - 1
-    print(f"best epoch {stopper.best_epoch}: test accuracy {test_accuracy:.4f}, test loss {test_loss:.4f}")
+    def _network_config(self) -> SentimentConfig:
+        config = self.config
+        return SentimentConfig(
+            vocab_size=self.tokenizer.get_vocab_size(),
+            embedding_dim=config.embedding_dim,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            cell=config.cell,
+            bidirectional=not config.unidirectional,
+            dropout=config.dropout,
+            pooling=config.pooling,
+            num_classes=len(LABELS),
+            padding_idx=0,
+        )
 
-    model.cpu()
-    card = ModelCard(
-        format=FORMAT_VERSION,
-        name=args.name,
-        version=weights_version(model),
-        task="sentiment",
-        arch=architectures.describe(model),
-        io={"labels": LABELS, "max_length": args.max_length, "truncation": args.truncation, "pad_token": PAD},
-        license="IMDB Large Movie Review Dataset (Maas et al. 2011): no explicit license; research use, cite the paper",
-        metrics={
-            "test_accuracy": round(test_accuracy, 5),
-            "test_loss": round(test_loss, 5),
-            "validation_accuracy": round(history["validation_accuracy"][best_index], 5),
-            "validation_loss": round(history["validation_loss"][best_index], 5),
-        },
-        data={
-            "dataset": "imdb (aclImdb v1)",
-            "splits": {"train": len(train_sequences), "validation": len(validation_sequences), "test": len(test_sequences)},
-            "validation_from": "train (random, seeded); test never seen in training",
-            "sha256": {**train_split.files, **test_split.files},
-        },
-        training=training_record(args, history, stopper.best_epoch, seconds_before + time.time() - started, device),
-        created=now_iso(),
-    )
-    curves = loss_curves_png(history["train_loss"], history["validation_loss"], f"{args.name}: cross-entropy")
-    write_artifact(args.out, card, model, tokenizer, {"curves.png": curves})
-    print(f"wrote {args.out}: " + json.dumps(card.metrics))
-    return card
+    def start(self, first_epoch: int) -> None:
+        self.batch_rng = random.Random(self.config.seed + first_epoch)  # a resumed run draws other batches than epoch 1's
+
+    def train_epoch(self, epoch: int) -> float:
+        batches = bucketed_batches(self.train_part.lengths, self.config.batch_size, self.batch_rng)
+        loss, _ = run_epoch(self.model, self.train_part, batches, self.device, self.optimizer, self.config.clip, f"epoch {epoch}")
+        return loss
+
+    def validate(self) -> tuple[float, dict[str, float]]:
+        batches = bucketed_batches(self.validation_part.lengths, 256, None)
+        loss, accuracy = run_epoch(self.model, self.validation_part, batches, self.device, description="validation")
+        return loss, {"validation_accuracy": accuracy}
+
+    def finish(self, fit: Fit) -> Finished:
+        config = self.config
+        test_batches = bucketed_batches(self.test_part.lengths, 256, None)
+        test_loss, test_accuracy = run_epoch(self.model, self.test_part, test_batches, self.device, description="test")
+        print(f"best epoch {fit.best_epoch}: test accuracy {test_accuracy:.4f}, test loss {test_loss:.4f}")
+        card = ModelCard(
+            format=FORMAT_VERSION,
+            name=config.name,
+            version=weights_version(self.model),
+            task="sentiment",
+            arch=architectures.describe(self.model),
+            io=SentimentIO(labels=LABELS, max_length=config.max_length, truncation=config.truncation, pad_token=PAD),
+            license="IMDB Large Movie Review Dataset (Maas et al. 2011): no explicit license; research use, cite the paper",
+            metrics={
+                "test_accuracy": round(test_accuracy, 5),
+                "test_loss": round(test_loss, 5),
+                "validation_accuracy": round(fit.at_best("validation_accuracy"), 5),
+                "validation_loss": round(fit.at_best("validation_loss"), 5),
+            },
+            data={
+                "dataset": "imdb (aclImdb v1)",
+                "splits": {
+                    "train": len(self.train_part.labels),
+                    "validation": len(self.validation_part.labels),
+                    "test": len(self.test_part.labels),
+                },
+                "validation_from": "train (random, seeded); test never seen in training",
+                "sha256": self.files,
+            },
+            training=training_record(config, fit, self.device),
+            created=now_iso(),
+        )
+        curves = loss_curves_png(fit.history["train_loss"], fit.history["validation_loss"], f"{config.name}: cross-entropy")
+        return Finished(card, self.tokenizer, {"curves.png": curves})
+
+
+def trainer_from(arguments: argparse.Namespace) -> SentimentTrainer:
+    return SentimentTrainer(SentimentRun.from_arguments(arguments))

@@ -101,10 +101,11 @@ class SentimentPredictor(Predictor[SentimentRequest, Prepared[PreparedText], Pro
     def postprocess(
         self, request: SentimentRequest, prepared: Prepared[PreparedText], outputs: list[Probabilities]
     ) -> SentimentResponse:
-        results = [self._result(item, row) for item, row in zip(prepared.items, outputs, strict=True)]
+        results = [self.result(item, row) for item, row in zip(prepared.items, outputs, strict=True)]
         return SentimentResponse(model=self.card.name, version=self.card.version, results=results)
 
-    def _result(self, item: PreparedText, probabilities: Probabilities) -> SentimentResult:
+    def result(self, item: PreparedText, probabilities: Probabilities) -> SentimentResult:
+        """One text's answer: the likelier label, its probability, every class's, and whether it was cut."""
         best = max(range(len(probabilities)), key=probabilities.__getitem__)
         return SentimentResult(
             label=self.io.labels[best],

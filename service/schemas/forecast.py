@@ -47,16 +47,16 @@ class ForecastRequest(BaseModel):
     @classmethod
     def _rows_alike(cls, history: list[float | list[float]]) -> list[float | list[float]]:
         """All numbers, or all rows of one length: a ragged or mixed history is refused."""
-        is_row = [isinstance(value, list) for value in history]
-        if not any(is_row):
+        rows = [value for value in history if isinstance(value, list)]
+        if not rows:
             return history
-        if not all(is_row):
-            first_number = is_row.index(False)
+        if len(rows) != len(history):
+            first_number = next(index for index, value in enumerate(history) if not isinstance(value, list))
             raise ValueError(f"history mixes rows and numbers (item {first_number} is a number): send one kind")
-        width = len(history[0])  # type: ignore[arg-type]
-        for index, row in enumerate(history):
-            if len(row) != width:  # type: ignore[arg-type]
-                raise ValueError(f"history is ragged: row {index} has {len(row)} values, row 0 has {width}")  # type: ignore[arg-type]
+        width = len(rows[0])
+        for index, row in enumerate(rows):
+            if len(row) != width:
+                raise ValueError(f"history is ragged: row {index} has {len(row)} values, row 0 has {width}")
         return history
 
     @field_validator("quantiles")

@@ -11,13 +11,14 @@ from fastapi.testclient import TestClient
 from safetensors.torch import load_file
 
 from models.artifact import WEIGHTS_FILE, load_artifact
+from models.card_io import interval
 from service.app import create_app
 from service.settings import Settings
 from tests.service.conftest import wait_until_ready
 from training import forecast_data
 from training import forecast_metrics as fm
 from training.cli import main
-from training.conformal import conformal_offsets, coverage, interval
+from training.conformal import conformal_offsets, coverage
 from training.forecast import WindowSampler
 from training.forecast_data import UNIVARIATE_SERIES, cut_parts, part_windows, read_csv_columns, window_origins
 
@@ -111,7 +112,7 @@ def test_changing_the_test_tail_leaves_the_trained_weights_unchanged(tmp_path: P
     first, second = load_file(str(tmp_path / "a" / WEIGHTS_FILE)), load_file(str(tmp_path / "b" / WEIGHTS_FILE))
     assert all(torch.equal(first[key], second[key]) for key in first)
     card_a, card_b = load_artifact(tmp_path / "a").card, load_artifact(tmp_path / "b").card
-    assert card_a.io["quantiles"] == card_b.io["quantiles"] and card_a.io["scaling"] == card_b.io["scaling"]
+    assert card_a.io.quantiles == card_b.io.quantiles and card_a.io.scaling == card_b.io.scaling
     assert card_a.metrics["test_relative_mae_airline_passengers"] != card_b.metrics["test_relative_mae_airline_passengers"]
 
 
@@ -151,8 +152,8 @@ def test_csv_train_save_load_serve_round_trip(tmp_path: Path) -> None:
     main(["forecast", "--preset", "csv", "--data", str(data), "--out", str(out), "--name", "forecast-sales",
           "--test-length", "12", "--season", "12", "--context", "24", "--horizon", "12", *FAST])  # fmt: skip
     card = load_artifact(out).card
-    assert card.io["features"] == ["promo", "sales"] and card.io["target"] == "sales" and card.io["multi_step"] == "direct"
-    assert card.io["context_length"] == 24 and set(card.io["quantiles"]) >= {"0.1", "0.9"}
+    assert card.io.features == ["promo", "sales"] and card.io.target == "sales" and card.io.multi_step == "direct"
+    assert card.io.context_length == 24 and set(card.io.quantiles) >= {"0.1", "0.9"}
     assert {"test_mase_sales", "test_relative_mae_sales", "test_coverage_80_sales"} <= set(card.metrics)
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG" and (out / "forecast.png").read_bytes()[:4] == b"\x89PNG"
     history = [[row[1], row[2]] for row in rows[-30:]]
@@ -169,7 +170,7 @@ def test_stocks_preset_trains_a_direct_ohlcv_model(tmp_path: Path) -> None:
     folder = write_stock_folder(tmp_path / "stocks")
     main(["forecast", "--preset", "stocks", "--data", str(folder), "--out", str(tmp_path / "fs"), *FAST])
     card = load_artifact(tmp_path / "fs").card
-    assert card.io["features"] == forecast_data.STOCK_FEATURES and card.io["target"] == "Close" and card.io["max_horizon"] == 5
+    assert card.io.features == forecast_data.STOCK_FEATURES and card.io.target == "Close" and card.io.max_horizon == 5
     assert {"test_mase", "test_mase_naive", "test_mase_step1", "test_mase_step1_naive", "test_coverage_80"} <= set(card.metrics)
 
 
@@ -178,7 +179,7 @@ def test_sine_preset_trains_a_recursive_model_on_its_rollouts(tmp_path: Path) ->
     main(["forecast", "--preset", "sine", "--out", str(out), "--context", "40", "--horizon", "60",
           "--rollout-start", "5", "--rollout-max", "10", *FAST])  # fmt: skip
     artifact = load_artifact(out)
-    assert artifact.card.io["multi_step"] == "recursive" and artifact.card.arch["max_horizon"] == 60
-    assert len(artifact.card.io["quantiles"]["0.9"]) == 60
+    assert artifact.card.io.multi_step == "recursive" and artifact.card.arch["max_horizon"] == 60
+    assert len(artifact.card.io.quantiles["0.9"]) == 60
     assert artifact.card.metrics["test_mse_zeros"] == pytest.approx(0.5, abs=0.05)  # a sine's mean square
     assert artifact.card.training["history"]["train_loss"] and artifact.card.training["epochs_run"] == 2

@@ -1,0 +1,151 @@
+"""The one training skeleton the three trainers share:
+seed -> set up -> resume -> (epoch -> validate -> early stop -> checkpoint)* -> best weights -> card -> write.
+
+A task brings a `Trainer`: its data, network and optimizer (`setup`), one training epoch,
+one validation pass, and the card of the finished model. Everything about epochs,
+checkpoints, resuming and early stopping lives here once.
+"""
+
+import argparse
+import dataclasses
+import json
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, Self, TypeVar
+
+import torch
+from tokenizers import Tokenizer
+from torch import nn
+
+from models.artifact import ModelCard, write_artifact
+from training.checkpoint import resume, save_epoch
+from training.early_stopping import EarlyStopping
+from training.provenance import pick_device, seed_everything
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """What every run has; each trainer's config adds its own fields (all recorded in the card)."""
+
+    out: Path  # the artifact folder to write
+    name: str  # the model name in the card
+    epochs: int
+    patience: int  # epochs without validation improvement before stopping
+    seed: int
+    device: str  # auto, cpu, cuda or cuda:N
+    checkpoint_dir: Path | None  # resume from / save to this folder each epoch
+
+    @classmethod
+    def from_arguments(cls, arguments: argparse.Namespace) -> Self:
+        """Take this config's fields from parsed command-line arguments."""
+        return cls(**{item.name: getattr(arguments, item.name) for item in dataclasses.fields(cls)})
+
+    def record(self) -> dict[str, Any]:
+        """Every field, JSON-ready, for the card's `training.arguments`."""
+        return {key: str(value) if isinstance(value, Path) else value for key, value in dataclasses.asdict(self).items()}
+
+
+@dataclass
+class Fit:
+    """What the epoch loop leaves for the card."""
+
+    history: dict[str, list[float]]
+    best_epoch: int
+    best_loss: float
+    seconds: float
+
+    def at_best(self, key: str) -> float:
+        """A per-epoch record's value at the best epoch."""
+        return self.history[key][self.best_epoch - 1]
+
+
+@dataclass
+class Finished:
+    """A trained model ready to be written: its card, tokenizer (text tasks) and pictures."""
+
+    card: ModelCard
+    tokenizer: Tokenizer | None = None
+    pictures: dict[str, bytes] = field(default_factory=dict)
+
+
+NetworkT = TypeVar("NetworkT", bound=nn.Module)
+
+
+class Trainer(ABC, Generic[NetworkT]):
+    """One task's part of a run. `setup` must set `model` and `optimizer`."""
+
+    model: NetworkT
+    optimizer: torch.optim.Optimizer
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.device = pick_device(config.device)
+
+    @abstractmethod
+    def setup(self) -> None:
+        """Read the data and build the network and optimizer (after seeding, before resuming)."""
+
+    def start(self, first_epoch: int) -> None:
+        """Called once before the first epoch this process runs (a resumed run starts later)."""
+        return None
+
+    @abstractmethod
+    def train_epoch(self, epoch: int) -> float:
+        """One epoch of training; returns its mean training loss."""
+
+    @abstractmethod
+    def validate(self) -> tuple[float, dict[str, float]]:
+        """The validation loss that early stopping watches, and other per-epoch records for the history."""
+
+    def after_validation(self, improved: bool, stopper: EarlyStopping) -> None:
+        """React to an epoch's validation (the language model decays its rate when it stalls)."""
+        return None
+
+    @abstractmethod
+    def finish(self, fit: Fit) -> Finished:
+        """Test the best weights (already loaded, in eval mode, on the training device) and describe them in a card."""
+
+
+def train(trainer: Trainer[Any]) -> ModelCard:
+    """The whole run: seed, set up, fit with early stopping and checkpoints, write the artifact."""
+    config = trainer.config
+    seed_everything(config.seed)
+    trainer.setup()
+    fit = fit_epochs(trainer)
+    trainer.model.eval()
+    finished = trainer.finish(fit)
+    write_artifact(config.out, finished.card, trainer.model, finished.tokenizer, finished.pictures)
+    print(f"wrote {config.out}: " + json.dumps(finished.card.metrics))
+    return finished.card
+
+
+def fit_epochs(trainer: Trainer[Any]) -> Fit:
+    """Epochs until `epochs` or early stopping, resuming from and saving to the checkpoint folder."""
+    config, model, optimizer = trainer.config, trainer.model, trainer.optimizer
+    started = time.time()
+    stopper = EarlyStopping(config.patience)
+    restored = resume(config.checkpoint_dir, model, optimizer, stopper)
+    history, first_epoch, seconds_before = restored or ({"train_loss": [], "validation_loss": []}, 1, 0.0)
+    trainer.start(first_epoch)
+    for epoch in range(first_epoch, config.epochs + 1):
+        if stopper.should_stop:
+            break
+        train_loss = trainer.train_epoch(epoch)
+        validation_loss, records = trainer.validate()
+        improved = stopper.update(epoch, validation_loss, model)
+        for key, value in {"train_loss": train_loss, "validation_loss": validation_loss, **records}.items():
+            history.setdefault(key, []).append(value)
+        extras = "".join(f" | {key} {value:.4g}" for key, value in records.items())
+        print(
+            f"epoch {epoch}: train {train_loss:.4f} | validation {validation_loss:.4f}{extras} | "
+            f"best epoch {stopper.best_epoch} | {time.time() - started:.0f}s"
+        )
+        trainer.after_validation(improved, stopper)
+        if config.checkpoint_dir is not None:
+            save_epoch(config.checkpoint_dir, epoch, model, optimizer, stopper, history, seconds_before + time.time() - started)
+    if not stopper.best_state:
+        raise SystemExit(f"no epoch ran: the checkpoint in {config.checkpoint_dir} has already reached --epochs {config.epochs}")
+    model.load_state_dict(stopper.best_state)
+    return Fit(history, stopper.best_epoch, stopper.best_loss, seconds_before + time.time() - started)

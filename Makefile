@@ -6,7 +6,7 @@ DATA ?= $(or $(RNNSERVE_DATA_DIR),../shared/data)
 HOST ?= 0.0.0.0
 PORT ?= 8000
 
-.PHONY: install serve test lint format train-sentiment train-lm train-forecast bench
+.PHONY: install serve test test-gpu lint format train-sentiment train-lm train-forecast bench
 
 install: $(VENV)/.installed
 
@@ -22,9 +22,13 @@ serve: install
 test: install
 	$(PY) -m pytest -q
 
+test-gpu: install
+	RNNSERVE_DEVICE=cuda $(PY) -m pytest -q -m gpu
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -45,3 +45,17 @@ def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "broken").mkdir()
     (root / "broken" / "card.json").write_text("{ not json")
     return root
+
+
+GPU_SKIP = "CUDA is not available here: the gpu tests run with `make test-gpu` on a machine with an NVIDIA GPU"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `gpu` run only where CUDA is present; elsewhere they are skipped, saying why."""
+    import torch  # only here: the fixtures above need no torch
+
+    if torch.cuda.is_available():
+        return
+    for item in items:
+        if item.get_closest_marker("gpu") is not None:
+            item.add_marker(pytest.mark.skip(reason=GPU_SKIP))

@@ -68,8 +68,7 @@ class ModelCard(BaseModel):
         try:
             return io_class.model_validate(value)
         except ValidationError as error:
-            problems = "; ".join(f"io.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-            raise ValueError(problems) from None
+            raise ValueError(_problems(error, prefix="io")) from None
 
 
 @dataclass
@@ -139,12 +138,12 @@ def read_card(directory: Path) -> ModelCard:
         raise ArtifactError(name, f"{CARD_FILE} is invalid: {_problems(error)}") from error
 
 
-def _problems(error: ValidationError) -> str:
-    """Each fault as `field.path: message`; `io`'s own validator already names its fields."""
+def _problems(error: ValidationError, prefix: str = "") -> str:
+    """Each fault as `field.path: message` (`io`'s own validator already names its fields)."""
     problems = []
     for fault in error.errors():
         message = fault["msg"].removeprefix("Value error, ")
-        where = ".".join(map(str, fault["loc"]))
+        where = ".".join([prefix, *map(str, fault["loc"])] if prefix else map(str, fault["loc"]))
         problems.append(message if message.startswith(f"{where}.") else f"{where}: {message}")
     return "; ".join(problems)
 

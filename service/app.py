@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-from service.api.router import API_PREFIXES, v1
-from service.api.routes import health
+from service.api.router import API_PREFIXES, document_api_key
+from service.api.routes import health, v1
 from service.device import resolve_device
 from service.errors import install_error_handlers
 from service.log import configure_logging
@@ -58,7 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry = registry
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(v1)  # the TOPICS' routes, declared on it when imported
+    app.include_router(v1)
+    build_openapi = app.openapi
+    app.openapi = lambda: document_api_key(build_openapi())  # type: ignore[method-assign]  # FastAPI's documented way
     # Middleware added first runs innermost. The key check sits inside CORS, so that preflights (which carry no
     # key) are answered and a 401 still has CORS headers, and outside the app, so that it runs before the body is read.
     if settings.api_key is not None:

@@ -1,11 +1,13 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from models.artifact import ArtifactError, load_artifact, read_card
-from tests.helpers import write_tiny_sentiment_artifact
+from models.card_io import SentimentIO, interval
+from tests.helpers import write_tiny_forecast_artifact, write_tiny_sentiment_artifact
 
 
 @pytest.fixture
@@ -106,3 +108,32 @@ def test_corrupt_weights_file_is_reported(artifact_dir: Path) -> None:
     (artifact_dir / "weights.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(ArtifactError, match="weights.safetensors cannot be read"):
         load_artifact(artifact_dir)
+
+
+def test_card_io_is_typed_by_task(artifact_dir: Path) -> None:
+    io = read_card(artifact_dir).io
+    assert isinstance(io, SentimentIO) and io.max_length == 64 and io.truncation in ("pre", "post")
+
+
+def test_card_io_missing_or_wrong_fields_name_the_model_and_the_field(artifact_dir: Path) -> None:
+    card = json.loads((artifact_dir / "card.json").read_text())
+    io = {key: value for key, value in card["io"].items() if key != "max_length"}
+    edit_card(artifact_dir, io={**io, "truncation": "middle"})
+    with pytest.raises(ArtifactError, match=r"'sentiment': card.json is invalid: io.max_length: Field required; io.truncation"):
+        read_card(artifact_dir)
+
+
+def test_forecast_io_must_agree_with_itself(tmp_path: Path) -> None:
+    directory = write_tiny_forecast_artifact(tmp_path, "forecast-x", ["value"], "value", max_horizon=4)
+    card = json.loads((directory / "card.json").read_text())
+    edit_card(directory, io={**card["io"], "target": "sales"})
+    with pytest.raises(ArtifactError, match="'forecast-x'.*io: target 'sales' is not one of the features"):
+        read_card(directory)
+    edit_card(directory, io={**card["io"], "quantiles": {"0.9": [1.0]}})
+    with pytest.raises(ArtifactError, match=r"quantiles\['0.9'\] has 1 offsets for max_horizon 4"):
+        read_card(directory)
+
+
+def test_one_interval_formula_serves_training_and_serving() -> None:
+    forecast, scale = np.array([[10.0, 20.0, 30.0]]), np.array([2.0])
+    assert interval(forecast, scale, [1.0, -1.0, 0.5, 99.0]).tolist() == [[12.0, 18.0, 31.0]]

@@ -109,6 +109,29 @@ def test_api_key_guards_v1_but_not_health_metrics_or_docs(make_client: ClientFac
             assert client.get(open_path).status_code == 200, open_path
 
 
+def test_api_key_is_checked_before_the_body_is_read(make_client: ClientFactory) -> None:
+    with make_client(api_key="s3cret") as client:
+        broken = client.post("/v1/sentiment", content=b'{"texts": [', headers={"Content-Type": "application/json"})
+        assert broken.status_code == 401 and broken.json()["error"]["code"] == "unauthorized"
+        assert broken.headers["www-authenticate"] == "Bearer"
+        authorized = {"Content-Type": "application/json", "Authorization": "Bearer s3cret"}
+        assert client.post("/v1/sentiment", content=b'{"texts": [', headers=authorized).status_code == 422
+
+
+def test_openapi_declares_the_bearer_key_on_versioned_routes_only(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    assert schema["paths"]["/v1/sentiment"]["post"]["security"] == [{"apiKey": []}]
+    assert "security" not in schema["paths"]["/healthz"]["get"]
+
+
+def test_cors_preflight_is_answered_while_a_key_is_set(make_client: ClientFactory) -> None:
+    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    with make_client(api_key="s3cret", cors_origins="https://app.example") as client:
+        response = client.options("/v1/sentiment", headers=preflight)
+        assert response.status_code == 200 and response.headers["access-control-allow-origin"] == "https://app.example"
+
+
 def test_cors_is_off_by_default_and_on_for_listed_origins(make_client: ClientFactory) -> None:
     preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
     with make_client() as client:
@@ -143,6 +166,20 @@ def test_metrics_count_requests_and_time_forward_passes(client: TestClient) -> N
     assert 'rnnserve_forward_seconds_count{device="cpu",model="sentiment"}' in text
     assert 'rnnserve_batch_positions_total{kind="padding",model="sentiment"}' in text
     assert 'rnnserve_queue_wait_seconds_count{device="cpu",model="sentiment"}' in text
+
+
+def test_every_stage_of_an_inference_is_timed_per_model(client: TestClient) -> None:
+    client.post("/v1/next-word", json={"text": "the company said"})
+    client.post("/v1/forecast", json={"history": [float(i % 12) for i in range(40)], "horizon": 3})
+    text = client.get("/metrics").text
+    for model in ("lm-ptb", "forecast-univariate"):
+        for stage in ("preprocess", "queue_wait", "forward", "postprocess"):
+            line = next(
+                line
+                for line in text.splitlines()
+                if line.startswith(f'rnnserve_{stage}_seconds_count{{device="cpu",model="{model}"}}')
+            )
+            assert float(line.split()[-1]) >= 1, line
 
 
 def test_openapi_documents_the_error_shape(client: TestClient) -> None:

@@ -7,6 +7,6 @@ from service.schemas.forecast import ForecastRequest, ForecastResponse
 
 
 @v1.post("/forecast", tags=["forecast"])
-async def forecast_series(body: ForecastRequest, inference: InferenceDep) -> ForecastResponse:
+async def forecast(body: ForecastRequest, inference: InferenceDep) -> ForecastResponse:
     """The next `horizon` values of the model's target after `history`, with conformal bounds for `quantiles`."""
     return await inference.answer(ForecastPredictor, body.model, body)

@@ -12,7 +12,7 @@ import torch
 from bench.common import REPO, data_dir, skip
 from models.artifact import load_artifact
 from service.predictors.sentiment import SentimentPredictor, SentimentRunner
-from service.schemas.sentiment import SentimentRequest
+from service.schemas.sentiment import MAX_TEXTS, SentimentRequest
 from training import imdb
 
 
@@ -20,7 +20,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=None, help="IMDB folder (test.jsonl.gz or the aclImdb tree)")
     parser.add_argument("--artifact", type=Path, default=REPO / "artifacts" / "sentiment", help="artifact folder")
-    parser.add_argument("--batch-size", type=int, default=128, help="reviews per forward pass")
+    parser.add_argument(
+        "--batch-size", type=int, default=MAX_TEXTS, help=f"reviews per request and forward pass (at most {MAX_TEXTS})"
+    )
     args = parser.parse_args()
     root = data_dir(args.data, "imdb")
     if root is None:

@@ -1,11 +1,12 @@
 """`python -m training <task> ...`: train a model and write its artifact folder."""
 
 import argparse
+import os
 
 import torch
 
 from models.artifact import ModelCard
-from training import forecast, language_model, sentiment
+from training import distributed, forecast, language_model, sentiment
 from training.loop import train
 
 
@@ -25,8 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> ModelCard:
+def main(argv: list[str] | None = None) -> ModelCard | None:
+    """Train and write the artifact; returns its card (None on the ranks other than 0 under torchrun)."""
     arguments = build_parser().parse_args(argv)
     if arguments.threads:
         torch.set_num_threads(arguments.threads)
+    elif distributed.launched_by_torchrun():
+        # torchrun starts several processes per node: by default each would take every core.
+        torch.set_num_threads(distributed.threads_per_process(len(os.sched_getaffinity(0))))
     return train(arguments.trainer_from(arguments))

@@ -25,11 +25,11 @@ from models import architectures
 from models.artifact import FORMAT_VERSION, ModelCard
 from models.card_io import ForecastIO, ForecastScaling
 from models.forecaster import Forecaster, ForecasterConfig, MultiStep, normalize_window
-from training import forecast_data
+from training import distributed, forecast_data
 from training.conformal import DEFAULT_QUANTILES, conformal_offsets
 from training.forecast_data import SeriesSet, part_windows
 from training.forecast_eval import calibration_residuals, evaluate, format_rows
-from training.loop import Finished, Fit, RunConfig, Trainer
+from training.loop import EpochStats, Finished, Fit, RunConfig, Trainer
 from training.plots import forecast_png, loss_curves_png
 from training.provenance import now_iso, training_record, weights_version
 
@@ -227,49 +227,59 @@ class ForecastTrainer(Trainer[Forecaster]):
         config = self.config
         return min(config.rollout_max, config.rollout_start * epoch, config.horizon) if config.recursive else config.horizon
 
-    def train_epoch(self, epoch: int) -> float:
+    def train_epoch(self, epoch: int) -> EpochStats:
+        """Every rank draws the same global batch and trains on its own rows of it."""
         config, horizon = self.config, self._rollout(epoch)
         if self.sampler is None or horizon != self.sampler.horizon:  # windows are cut again only when the rollout grows
             self.sampler = WindowSampler(self.series_set, config.context, horizon, self.rng, config.synthetic_share)
-        self.model.train()
+        self.train_model.train()
+        rows = distributed.rows_of(range(config.batch_size), self.world)
+        share = distributed.share_of_batch(len(rows), config.batch_size, self.world)
         total = 0.0
-        progress = tqdm(range(config.steps_per_epoch), desc=f"epoch {epoch} (horizon {horizon})", leave=False, mininterval=5)
+        progress = tqdm(
+            range(config.steps_per_epoch),
+            f"epoch {epoch} (horizon {horizon})",
+            leave=False,
+            mininterval=5,
+            disable=not self.world.is_main,
+        )
         for _ in progress:
             contexts, targets = self.sampler.batch(config.batch_size)
-            x, y = normalized_pair(
-                contexts.to(self.device), targets.to(self.device), self.min_scale, self.model.config.target_index
-            )
-            batch_loss = self.loss(self.model(x, horizon), y)
+            contexts, targets = contexts[rows].to(self.device), targets[rows].to(self.device)
+            x, y = normalized_pair(contexts, targets, self.min_scale, self.model.config.target_index)
+            batch_loss = self.loss(self.train_model(x, horizon), y)
             self.optimizer.zero_grad(set_to_none=True)
-            torch.autograd.backward(batch_loss)
+            torch.autograd.backward(batch_loss * share)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.clip)
             self.optimizer.step()
             total += batch_loss.item()
             progress.set_postfix(loss=f"{batch_loss.item():.4f}")
-        return total / config.steps_per_epoch
+        return EpochStats(total / config.steps_per_epoch, len(rows) * config.steps_per_epoch)
 
     def validate(self) -> tuple[float, dict[str, float]]:
-        """Mean over series of the mean loss on their validation windows. Recursive models validate on the
-        longest rollout they train on, so epochs compare alike."""
+        """Mean over series of the mean loss on their validation windows; each rank scores its rows of each
+        series and the sums are added across ranks. Recursive models validate on the longest rollout they
+        train on, so epochs compare alike."""
         config = self.config
         horizon = min(config.rollout_max, config.horizon) if config.recursive else config.horizon
+        windows = part_windows(self.series_set, "validation", config.context, horizon, self.preset["eval_stride"])
+        if not windows:
+            raise ValueError("no validation window fits; use longer series or a shorter context/horizon")
         self.model.eval()
-        per_series = []
+        sums: list[float] = []  # per series: summed loss, windows
         with torch.inference_mode():
-            windows = part_windows(self.series_set, "validation", config.context, horizon, self.preset["eval_stride"])
             for series, contexts, targets in windows:
+                mine = slice(self.world.rank, None, self.world.size)
                 x, y = normalized_pair(
-                    torch.from_numpy(contexts).to(self.device),
-                    torch.from_numpy(targets).to(self.device),
+                    torch.from_numpy(contexts[mine]).to(self.device),
+                    torch.from_numpy(targets[mine]).to(self.device),
                     self.min_scale,
                     series.target_index,
                 )
                 chunks = [(x[i : i + 512], y[i : i + 512]) for i in range(0, len(x), 512)]
-                total = sum(float(self.loss(self.model(xc, horizon), yc)) * len(xc) for xc, yc in chunks)
-                per_series.append(total / len(x))
-        if not per_series:
-            raise ValueError("no validation window fits; use longer series or a shorter context/horizon")
-        return float(np.mean(per_series)), {}
+                sums += [sum(float(self.loss(self.model(xc, horizon), yc)) * len(xc) for xc, yc in chunks), len(x)]
+        totals = distributed.sum_across(sums, self.world, self.device)
+        return float(np.mean([total / count for total, count in zip(totals[::2], totals[1::2], strict=True)])), {}
 
     def finish(self, fit: Fit) -> Finished:
         """Conformal offsets from the calibration part, then the held-out evaluation beside the baselines."""
@@ -304,7 +314,7 @@ class ForecastTrainer(Trainer[Forecaster]):
             license=LICENSES[config.preset],
             metrics={**evaluation.metrics, "validation_loss": round(fit.best_loss, 5)},
             data=self._data_record(),
-            training=training_record(config, fit, self.device),
+            training=training_record(config, fit, self.world),
             created=now_iso(),
         )
         pictures = {

@@ -8,16 +8,18 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
 from models import architectures
 from models.artifact import FORMAT_VERSION, ModelCard
 from models.card_io import LanguageModelIO
 from models.language_model import CellType, LanguageModel, LanguageModelConfig, State
+from training import distributed
 from training.corpus import Corpus, batchify, bptt_windows, load_corpus
 from training.early_stopping import EarlyStopping
 from training.lm_tokenizer import EOS, UNK, build_ptb_tokenizer, build_wikitext_tokenizer
-from training.loop import Finished, Fit, RunConfig, Trainer
+from training.loop import EpochStats, Finished, Fit, RunConfig, Trainer
 from training.plots import loss_curves_png
 from training.provenance import now_iso, training_record, weights_version
 
@@ -79,13 +81,23 @@ def detach(state: State) -> State:
 
 
 def train_epoch(
-    model: LanguageModel, data: torch.Tensor, bptt: int, optimizer: torch.optim.Optimizer, clip: float, description: str
-) -> float:
-    """One pass over the (B, L) streams; returns the mean training NLL per token."""
+    model: nn.Module,
+    data: torch.Tensor,
+    bptt: int,
+    optimizer: torch.optim.Optimizer,
+    clip: float,
+    description: str,
+    show_progress: bool = True,
+) -> EpochStats:
+    """One pass over the (B, L) streams; returns the mean training NLL per token and the tokens seen.
+
+    Under torchrun each rank holds as many streams as the others, so every rank's windows have as
+    many tokens and DDP's average of the ranks' mean losses is the mean over all streams.
+    """
     model.train()
     state: State | None = None
     total, count = 0.0, 0
-    progress = tqdm(bptt_windows(data, bptt), desc=description, leave=False, mininterval=5)
+    progress = tqdm(bptt_windows(data, bptt), desc=description, leave=False, mininterval=5, disable=not show_progress)
     for inputs, targets in progress:
         if state is not None:
             state = detach(state)
@@ -98,12 +110,20 @@ def train_epoch(
         total += loss.item() * targets.numel()
         count += targets.numel()
         progress.set_postfix(ppl=f"{math.exp(total / count):.1f}")
+    return EpochStats(total / count, count)
+
+
+def evaluate(model: LanguageModel, data: torch.Tensor, bptt: int) -> float:
+    """Mean NLL per token over (B, L) streams, the state carried across windows."""
+    total, count = summed_nll(model, data, bptt)
     return total / count
 
 
 @torch.inference_mode()
-def evaluate(model: LanguageModel, data: torch.Tensor, bptt: int) -> float:
-    """Mean NLL per token over (B, L) streams, the state carried across windows."""
+def summed_nll(model: LanguageModel, data: torch.Tensor, bptt: int) -> tuple[float, int]:
+    """Summed NLL and the tokens it covers, over (B, L) streams (B may be 0: a rank with no validation stream)."""
+    if data.size(0) == 0:
+        return 0.0, 0
     model.eval()
     state: State | None = None
     total, count = 0.0, 0
@@ -111,7 +131,7 @@ def evaluate(model: LanguageModel, data: torch.Tensor, bptt: int) -> float:
         logits, state = model(inputs, state)
         total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="sum").item()
         count += targets.numel()
-    return total / count
+    return total, count
 
 
 def encode_split(corpus: Corpus, split: str, word_ids: dict[str, int], limit: int) -> torch.Tensor:
@@ -129,7 +149,12 @@ class LanguageModelTrainer(Trainer[LanguageModel]):
         build_tokenizer = build_ptb_tokenizer if config.corpus == "ptb" else build_wikitext_tokenizer
         self.tokenizer = build_tokenizer(self.corpus.vocabulary)
         word_ids = {word: index for index, word in enumerate(self.corpus.vocabulary)}
-        self.train_data = self._streams(word_ids, "train", config.batch_size)
+        if config.batch_size % self.world.size:
+            raise SystemExit(f"--batch-size {config.batch_size} (streams) must divide among {self.world.size} processes")
+        # Each rank trains on its own contiguous block of streams, so truncated BPTT carries each stream's state.
+        share = config.batch_size // self.world.size
+        streams = self._streams(word_ids, "train", config.batch_size)
+        self.train_data = streams[self.world.rank * share : (self.world.rank + 1) * share]
         self.valid_data = self._streams(word_ids, "valid", EVAL_STREAMS)
         self.test_data = self._streams(word_ids, "test", EVAL_STREAMS)
         print(f"{config.corpus}: vocabulary {len(word_ids)}; tokens train {self.train_data.numel()}, "
@@ -149,11 +174,16 @@ class LanguageModelTrainer(Trainer[LanguageModel]):
     def _streams(self, word_ids: dict[str, int], split: str, streams: int) -> torch.Tensor:
         return batchify(encode_split(self.corpus, split, word_ids, self.config.limit_tokens), streams).to(self.device)
 
-    def train_epoch(self, epoch: int) -> float:
-        return train_epoch(self.model, self.train_data, self.config.bptt, self.optimizer, self.config.clip, f"epoch {epoch}")
+    def train_epoch(self, epoch: int) -> EpochStats:
+        return train_epoch(
+            self.train_model, self.train_data, self.config.bptt, self.optimizer, self.config.clip, f"epoch {epoch}"
+        )
 
     def validate(self) -> tuple[float, dict[str, float]]:
-        return evaluate(self.model, self.valid_data, self.config.bptt), {"lr": float(self.optimizer.param_groups[0]["lr"])}
+        """Each rank scores its share of the validation streams; the sums are added across ranks."""
+        streams = self.valid_data[self.world.rank :: self.world.size]
+        total, count = distributed.sum_across(list(summed_nll(self.model, streams, self.config.bptt)), self.world, self.device)
+        return total / count, {"lr": float(self.optimizer.param_groups[0]["lr"])}
 
     def after_validation(self, improved: bool, stopper: EarlyStopping) -> None:
         """Validation stalled: go back to the best weights and take smaller steps from there."""
@@ -194,7 +224,7 @@ class LanguageModelTrainer(Trainer[LanguageModel]):
                 "vocabulary": len(self.corpus.vocabulary),
                 "sha256": self.corpus.files,
             },
-            training=training_record(config, fit, self.device),
+            training=training_record(config, fit, self.world),
             created=now_iso(),
         )
         curves = loss_curves_png(fit.history["train_loss"], fit.history["validation_loss"], f"{config.name}: NLL per token")

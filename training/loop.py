@@ -1,9 +1,10 @@
 """The one training skeleton the three trainers share:
-seed -> set up -> resume -> (epoch -> validate -> early stop -> checkpoint)* -> best weights -> card -> write.
+join -> seed -> set up -> resume -> (epoch -> validate -> early stop -> checkpoint)* -> best weights -> card -> write.
 
 A task brings a `Trainer`: its data, network and optimizer (`setup`), one training epoch,
 one validation pass, and the card of the finished model. Everything about epochs,
-checkpoints, resuming and early stopping lives here once.
+checkpoints, resuming, early stopping and running under torchrun (training/distributed.py)
+lives here once.
 """
 
 import argparse
@@ -20,9 +21,11 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from models.artifact import ModelCard, write_artifact
+from training import distributed
 from training.checkpoint import resume, save_epoch
+from training.distributed import World
 from training.early_stopping import EarlyStopping
-from training.provenance import pick_device, seed_everything
+from training.provenance import seed_everything
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,15 +76,24 @@ class Finished:
 NetworkT = TypeVar("NetworkT", bound=nn.Module)
 
 
+@dataclass(frozen=True)
+class EpochStats:
+    loss: float  # this rank's mean training loss
+    samples: int  # training samples (reviews, windows, tokens) this rank saw
+
+
 class Trainer(ABC, Generic[NetworkT]):
-    """One task's part of a run. `setup` must set `model` and `optimizer`."""
+    """One task's part of a run. `setup` must set `model` and `optimizer`; training steps run
+    through `train_model` (the model, or its DDP wrapper under torchrun)."""
 
     model: NetworkT
     optimizer: torch.optim.Optimizer
+    train_model: nn.Module
+    world: World
+    device: torch.device
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config
-        self.device = pick_device(config.device)
 
     @abstractmethod
     def setup(self) -> None:
@@ -92,12 +104,12 @@ class Trainer(ABC, Generic[NetworkT]):
         return None
 
     @abstractmethod
-    def train_epoch(self, epoch: int) -> float:
-        """One epoch of training; returns its mean training loss."""
+    def train_epoch(self, epoch: int) -> EpochStats:
+        """One epoch of training on this rank's share of each global batch."""
 
     @abstractmethod
     def validate(self) -> tuple[float, dict[str, float]]:
-        """The validation loss that early stopping watches, and other per-epoch records for the history."""
+        """The validation loss that early stopping watches (the same on every rank), and other per-epoch records."""
 
     def after_validation(self, improved: bool, stopper: EarlyStopping) -> None:
         """React to an epoch's validation (the language model decays its rate when it stalls)."""
@@ -108,22 +120,30 @@ class Trainer(ABC, Generic[NetworkT]):
         """Test the best weights (already loaded, in eval mode, on the training device) and describe them in a card."""
 
 
-def train(trainer: Trainer[Any]) -> ModelCard:
-    """The whole run: seed, set up, fit with early stopping and checkpoints, write the artifact."""
+def train(trainer: Trainer[Any]) -> ModelCard | None:
+    """The whole run: join the ranks, seed, set up, fit with early stopping and checkpoints, and write
+    the artifact. Returns the card on rank 0 (the only rank that tests and writes), None on the others."""
     config = trainer.config
-    seed_everything(config.seed)
-    trainer.setup()
-    fit = fit_epochs(trainer)
-    trainer.model.eval()
-    finished = trainer.finish(fit)
-    write_artifact(config.out, finished.card, trainer.model, finished.tokenizer, finished.pictures)
-    print(f"wrote {config.out}: " + json.dumps(finished.card.metrics))
-    return finished.card
+    trainer.world, trainer.device = distributed.join(config.device)
+    try:
+        seed_everything(config.seed)  # the same on every rank: every rank draws the same global batches
+        trainer.setup()
+        trainer.train_model = distributed.wrap(trainer.model, trainer.world, trainer.device)
+        fit = fit_epochs(trainer)
+        if not trainer.world.is_main:
+            return None
+        trainer.model.eval()
+        finished = trainer.finish(fit)
+        write_artifact(config.out, finished.card, trainer.model, finished.tokenizer, finished.pictures)
+        print(f"wrote {config.out}: " + json.dumps(finished.card.metrics))
+        return finished.card
+    finally:
+        distributed.leave(trainer.world)
 
 
 def fit_epochs(trainer: Trainer[Any]) -> Fit:
     """Epochs until `epochs` or early stopping, resuming from and saving to the checkpoint folder."""
-    config, model, optimizer = trainer.config, trainer.model, trainer.optimizer
+    config, model, optimizer, world = trainer.config, trainer.model, trainer.optimizer, trainer.world
     started = time.time()
     stopper = EarlyStopping(config.patience)
     restored = resume(config.checkpoint_dir, model, optimizer, stopper)
@@ -132,18 +152,23 @@ def fit_epochs(trainer: Trainer[Any]) -> Fit:
     for epoch in range(first_epoch, config.epochs + 1):
         if stopper.should_stop:
             break
-        train_loss = trainer.train_epoch(epoch)
+        epoch_started = time.time()
+        stats = trainer.train_epoch(epoch)
+        loss_sum, samples = distributed.sum_across([stats.loss * stats.samples, stats.samples], world, trainer.device)
+        train_seconds = time.time() - epoch_started
         validation_loss, records = trainer.validate()
         improved = stopper.update(epoch, validation_loss, model)
-        for key, value in {"train_loss": train_loss, "validation_loss": validation_loss, **records}.items():
+        records = {**records, "samples_per_second": samples / train_seconds}  # every rank's samples: the run's throughput
+        for key, value in {"train_loss": loss_sum / samples, "validation_loss": validation_loss, **records}.items():
             history.setdefault(key, []).append(value)
-        extras = "".join(f" | {key} {value:.4g}" for key, value in records.items())
-        print(
-            f"epoch {epoch}: train {train_loss:.4f} | validation {validation_loss:.4f}{extras} | "
-            f"best epoch {stopper.best_epoch} | {time.time() - started:.0f}s"
-        )
+        if world.is_main:
+            extras = "".join(f" | {key} {value:.4g}" for key, value in records.items())
+            print(
+                f"epoch {epoch}: train {loss_sum / samples:.4f} | validation {validation_loss:.4f}{extras} | "
+                f"best epoch {stopper.best_epoch} | {time.time() - started:.0f}s"
+            )
         trainer.after_validation(improved, stopper)
-        if config.checkpoint_dir is not None:
+        if config.checkpoint_dir is not None and world.is_main:
             save_epoch(config.checkpoint_dir, epoch, model, optimizer, stopper, history, seconds_before + time.time() - started)
     if not stopper.best_state:
         raise SystemExit(f"no epoch ran: the checkpoint in {config.checkpoint_dir} has already reached --epochs {config.epochs}")

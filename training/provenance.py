@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:
+    from training.distributed import World
     from training.loop import Fit, RunConfig
 
 
@@ -56,15 +57,18 @@ def weights_version(model: torch.nn.Module) -> str:
     return digest.hexdigest()[:12]
 
 
-def training_record(config: "RunConfig", fit: "Fit", device: torch.device) -> dict[str, Any]:
-    """The card's `training` block: every argument, seed, epochs, time, device and versions."""
+def training_record(config: "RunConfig", fit: "Fit", world: "World") -> dict[str, Any]:
+    """The card's `training` block: every argument, seed, epochs, time, devices, world size and versions."""
     return {
         "arguments": config.record(),
         "seed": config.seed,
         "epochs_run": len(fit.history["train_loss"]),
         "best_epoch": fit.best_epoch,
         "seconds": round(fit.seconds, 1),
-        "device": str(device),
+        "device": world.devices[0],  # rank 0's
+        "world_size": world.size,
+        "backend": world.backend,  # gloo or nccl under torchrun; null when one process trained alone
+        "devices": world.devices,
         "torch_version": torch.__version__,
         "git_commit": git_commit(),
         "history": fit.history,

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
+from torch import nn
 from tqdm import tqdm
 
 from models import architectures
@@ -15,9 +16,10 @@ from models.artifact import FORMAT_VERSION, ModelCard
 from models.card_io import SentimentIO
 from models.sentiment import CellType, Pooling, SentimentClassifier, SentimentConfig
 from models.text import Truncation, pad_batch, truncate
-from training import imdb
+from training import distributed, imdb
 from training.buckets import bucketed_batches
-from training.loop import Finished, Fit, RunConfig, Trainer
+from training.distributed import World
+from training.loop import EpochStats, Finished, Fit, RunConfig, Trainer
 from training.plots import loss_curves_png
 from training.provenance import now_iso, training_record, weights_version
 from training.text_tokenizer import PAD, build_review_tokenizer
@@ -91,36 +93,48 @@ def encode(tokenizer: Tokenizer, texts: list[str], max_length: int, truncation: 
     return [ids if ids else [1] for ids in encoded]
 
 
-def run_epoch(
-    model: SentimentClassifier,
+def train_steps(
+    model: nn.Module,
     reviews: EncodedReviews,
     batches: list[list[int]],
+    optimizer: torch.optim.Optimizer,
+    clip: float,
+    world: World,
     device: torch.device,
-    optimizer: torch.optim.Optimizer | None = None,
-    clip: float = 0.0,
-    description: str = "",
-) -> tuple[float, float]:
-    """One pass over `batches`; trains when an optimizer is given. Returns (mean loss, accuracy)."""
-    training = optimizer is not None
-    model.train(training)
-    total_loss, correct, seen = 0.0, 0, 0
-    progress = tqdm(batches, desc=description, leave=False, mininterval=5)
-    with torch.set_grad_enabled(training):
-        for batch in progress:
-            token_ids, lengths = pad_batch([reviews.sequences[i] for i in batch], pad_id=0)
-            targets = torch.tensor([reviews.labels[i] for i in batch], device=device)
-            logits = model(token_ids.to(device), lengths)
-            loss = F.cross_entropy(logits, targets)
-            if optimizer is not None:
-                optimizer.zero_grad(set_to_none=True)
-                torch.autograd.backward(loss)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-                optimizer.step()
-            total_loss += loss.item() * len(batch)
-            correct += int((logits.argmax(dim=1) == targets).sum())
-            seen += len(batch)
-            progress.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
-    return total_loss / seen, correct / seen
+    description: str,
+) -> EpochStats:
+    """One step per global batch, on this rank's rows of it; returns this rank's mean loss and rows seen."""
+    model.train()
+    total, seen = 0.0, 0
+    progress = tqdm(batches, desc=description, leave=False, mininterval=5, disable=not world.is_main)
+    for batch in progress:
+        rows = distributed.rows_of(batch, world)
+        token_ids, lengths = pad_batch([reviews.sequences[i] for i in rows], pad_id=0)
+        targets = torch.tensor([reviews.labels[i] for i in rows], device=device)
+        loss = F.cross_entropy(model(token_ids.to(device), lengths), targets)
+        optimizer.zero_grad(set_to_none=True)
+        torch.autograd.backward(loss * distributed.share_of_batch(len(rows), len(batch), world))
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        total += loss.item() * len(rows)
+        seen += len(rows)
+        progress.set_postfix(loss=f"{total / seen:.4f}")
+    return EpochStats(total / seen, seen)
+
+
+@torch.inference_mode()
+def score(model: nn.Module, reviews: EncodedReviews, batches: list[list[int]], device: torch.device) -> list[float]:
+    """[summed loss, correct, reviews] over `batches`, in eval mode."""
+    model.eval()
+    total, correct, seen = 0.0, 0, 0
+    for batch in batches:
+        token_ids, lengths = pad_batch([reviews.sequences[i] for i in batch], pad_id=0)
+        targets = torch.tensor([reviews.labels[i] for i in batch], device=device)
+        logits = model(token_ids.to(device), lengths)
+        total += F.cross_entropy(logits, targets, reduction="sum").item()
+        correct += int((logits.argmax(dim=1) == targets).sum())
+        seen += len(batch)
+    return [total, correct, seen]
 
 
 Part = tuple[list[str], list[int]]  # texts and labels
@@ -152,13 +166,15 @@ class SentimentTrainer(Trainer[SentimentClassifier]):
         train_texts = parts[0][0]
         # The vocabulary comes from the training part only; a resumed run keeps the one it started with.
         saved = config.checkpoint_dir / "tokenizer.json" if config.checkpoint_dir else None
-        if saved and saved.is_file():
+        resumed = saved is not None and saved.is_file()
+        if saved and resumed:
             self.tokenizer = Tokenizer.from_file(str(saved))
         else:
-            self.tokenizer = build_review_tokenizer(train_texts, config.max_size, config.min_freq)
+            self.tokenizer = build_review_tokenizer(train_texts, config.max_size, config.min_freq)  # the same on every rank
         if self.tokenizer.token_to_id(PAD) != 0:
             raise ValueError(f"the review tokenizer must give {PAD} the id 0")
-        if saved:
+        distributed.barrier(self.world)  # every rank has looked before rank 0 writes
+        if saved and not resumed and self.world.is_main:
             saved.parent.mkdir(parents=True, exist_ok=True)
             self.tokenizer.save(str(saved))
         encoded = [
@@ -191,20 +207,31 @@ class SentimentTrainer(Trainer[SentimentClassifier]):
     def start(self, first_epoch: int) -> None:
         self.batch_rng = random.Random(self.config.seed + first_epoch)  # a resumed run draws other batches than epoch 1's
 
-    def train_epoch(self, epoch: int) -> float:
+    def train_epoch(self, epoch: int) -> EpochStats:
         batches = bucketed_batches(self.train_part.lengths, self.config.batch_size, self.batch_rng)
-        loss, _ = run_epoch(self.model, self.train_part, batches, self.device, self.optimizer, self.config.clip, f"epoch {epoch}")
-        return loss
+        batches = [batch for batch in batches if len(batch) >= self.world.size]  # every rank needs a row of each
+        return train_steps(
+            self.train_model,
+            self.train_part,
+            batches,
+            self.optimizer,
+            self.config.clip,
+            self.world,
+            self.device,
+            f"epoch {epoch}",
+        )
 
     def validate(self) -> tuple[float, dict[str, float]]:
-        batches = bucketed_batches(self.validation_part.lengths, 256, None)
-        loss, accuracy = run_epoch(self.model, self.validation_part, batches, self.device, description="validation")
-        return loss, {"validation_accuracy": accuracy}
+        """Each rank scores its share of the validation batches; the sums are added across ranks."""
+        batches = distributed.rows_of(bucketed_batches(self.validation_part.lengths, 256, None), self.world)
+        sums = score(self.model, self.validation_part, batches, self.device)
+        total, correct, seen = distributed.sum_across(sums, self.world, self.device)
+        return total / seen, {"validation_accuracy": correct / seen}
 
     def finish(self, fit: Fit) -> Finished:
         config = self.config
-        test_batches = bucketed_batches(self.test_part.lengths, 256, None)
-        test_loss, test_accuracy = run_epoch(self.model, self.test_part, test_batches, self.device, description="test")
+        total, correct, seen = score(self.model, self.test_part, bucketed_batches(self.test_part.lengths, 256, None), self.device)
+        test_loss, test_accuracy = total / seen, correct / seen
         print(f"best epoch {fit.best_epoch}: test accuracy {test_accuracy:.4f}, test loss {test_loss:.4f}")
         card = ModelCard(
             format=FORMAT_VERSION,
@@ -230,7 +257,7 @@ class SentimentTrainer(Trainer[SentimentClassifier]):
                 "validation_from": "train (random, seeded); test never seen in training",
                 "sha256": self.files,
             },
-            training=training_record(config, fit, self.device),
+            training=training_record(config, fit, self.world),
             created=now_iso(),
         )
         curves = loss_curves_png(fit.history["train_loss"], fit.history["validation_loss"], f"{config.name}: cross-entropy")

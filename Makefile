@@ -60,3 +60,4 @@ bench: install
 	$(PY) -m bench.forecast_quality --data-root $(DATA)
 	$(PY) -m bench.load
 	$(PY) -m bench.soak
+	$(PY) -m bench.distributed

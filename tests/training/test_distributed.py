@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from safetensors.torch import load_file
 
@@ -94,3 +95,9 @@ def test_a_distributed_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     assert "resumed after epoch 1" in output and "epoch 2:" in output and "epoch 1:" not in output
     training = load_artifact(tmp_path / "out").card.training
     assert training["epochs_run"] == 2 and training["world_size"] == 2
+
+
+def test_a_seed_makes_a_distributed_run_reproducible(runs: dict[int, Path], tmp_path: Path) -> None:
+    train([*RUNS["forecast-sine"], "--out", str(tmp_path / "again")], 2)
+    first, again = load_file(str(runs[2] / "forecast-sine" / WEIGHTS_FILE)), load_file(str(tmp_path / "again" / WEIGHTS_FILE))
+    assert all(torch.equal(first[key], again[key]) for key in first)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
+from models.threads import thread_count
 from service.api.router import API_PREFIXES, document_api_key
 from service.api.routes import health, v1
 from service.device import resolve_device
@@ -27,8 +28,7 @@ logger = logging.getLogger("rnnserve.app")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
+    torch.set_num_threads(thread_count(settings.threads))  # one rule with training: models/threads.py
     # oneDNN reads this when it first compiles a primitive (the first forward pass), so setting it here takes effect.
     os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = str(settings.onednn_cache_capacity)
     device = resolve_device(settings.device)  # fails fast on a device that is not there

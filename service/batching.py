@@ -1,4 +1,4 @@
-"""A micro-batcher per model: gathers concurrent requests into one forward pass off the event loop."""
+"""A micro-batcher per model: gathers concurrent requests into one forward pass on the model's own thread."""
 
 import asyncio
 import math
@@ -8,33 +8,45 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from service.errors import DeadlineExceeded, QueueFull
+from service.errors import DeadlineExceeded, QueueFull, ServiceError
 from service.metrics import Metrics
 
 ItemT = TypeVar("ItemT")
 OutputT = TypeVar("OutputT")
 
+# What an item costs: its kind of work and its size in that kind's units (tokens, steps, ...).
+Cost = tuple[str, float]
 
-@dataclass
+
+def one_unit(_: object) -> Cost:
+    return ("item", 1.0)
+
+
+@dataclass(eq=False)
 class _Pending(Generic[ItemT, OutputT]):
     item: ItemT
     deadline: float  # time.monotonic() seconds
     future: asyncio.Future[OutputT]
+    kind: str
+    units: float
     queued_at: float = field(default_factory=time.monotonic)
-    started: bool = False  # taken into a forward pass: its answer is coming, deadline or not
-    waiting: bool = True  # counted in the batcher's backlog until it starts or its caller leaves
+    started: bool = False  # set on the model's thread as its forward begins: its answer is coming, deadline or not
 
 
 class MicroBatcher(Generic[ItemT, OutputT]):
-    """Runs `run_batch(items) -> results` on an executor over batches gathered from a bounded queue.
+    """Runs `run_batch(items) -> results` on `executor` (the model's own thread) over batches from a bounded queue.
 
     A batch is up to `max_batch_size` items. A lone item runs at once; when others are
     already queued, the batcher waits up to `max_wait_s` for the batch to fill. Items whose
-    deadline passed or whose caller went away are dropped before the forward pass.
+    caller went away are dropped before the forward pass, and so are items whose deadline
+    passed by the time the model's thread takes the batch up: that moment, not the moment
+    the batch was gathered, is when a forward begins.
 
-    Load shedding: a request whose items cannot start before its deadline, by the backlog
-    times the recent forward time per item, is refused at once (429) rather than left to
-    time out in the queue.
+    Load shedding: a request whose items cannot start before its deadline is refused at once
+    (429) rather than left to time out in the queue. The wait is the queued work itself:
+    each item's cost is its kind and size (`cost(item)`, e.g. ("perplexity", tokens)), and
+    the batcher learns seconds per unit for each kind from the batches it runs, so a queue
+    of long perplexity texts and a queue of short next-word contexts are told apart.
     """
 
     def __init__(
@@ -47,6 +59,7 @@ class MicroBatcher(Generic[ItemT, OutputT]):
         max_batch_size: int,
         max_wait_s: float,
         queue_size: int,
+        cost: Callable[[ItemT], Cost] = one_unit,
     ) -> None:
         self.name = name
         self.device = device
@@ -56,19 +69,23 @@ class MicroBatcher(Generic[ItemT, OutputT]):
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self.queue_size = queue_size
+        self.cost = cost
         self._queue: asyncio.Queue[_Pending[ItemT, OutputT]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
-        self._backlog = 0  # items queued whose callers still wait and whose forward has not started
-        self._seconds_per_item = 0.0  # moving average over recent batches; 0 until the first batch
+        self._waiting: set[_Pending[ItemT, OutputT]] = set()  # queued, caller still there, forward not begun
+        self._backlog: dict[str, float] = {}  # units of the waiting items, per kind
+        self._seconds_per_unit: dict[str, float] = {}  # moving average per kind, learnt from batches
+        self._refusal: ServiceError | None = None  # once set (the drain closed), every submit fails with it
 
     def expected_wait(self) -> float:
-        """Seconds of queued work ahead of a new item."""
-        return self._backlog * self._seconds_per_item
+        """Seconds of queued work ahead of a new item. A kind not yet timed counts as the costliest known."""
+        fallback = max(self._seconds_per_unit.values(), default=0.0)
+        return sum(units * self._seconds_per_unit.get(kind, fallback) for kind, units in self._backlog.items())
 
     def _leave_backlog(self, entry: _Pending[ItemT, OutputT]) -> None:
-        if entry.waiting:
-            entry.waiting = False
-            self._backlog -= 1
+        if entry in self._waiting:
+            self._waiting.discard(entry)
+            self._backlog[entry.kind] -= entry.units
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._serve(), name=f"batcher-{self.name}")
@@ -78,8 +95,18 @@ class MicroBatcher(Generic[ItemT, OutputT]):
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
 
+    def refuse(self, error: ServiceError) -> None:
+        """From now on fail new and still-waiting items with `error` (the drain's 503); started ones finish."""
+        self._refusal = error
+        for entry in list(self._waiting):
+            if not entry.future.done():
+                entry.future.set_exception(error)
+            self._leave_backlog(entry)
+
     async def submit(self, items: list[ItemT], deadline: float) -> list[OutputT]:
         """Queue all `items` of one request together (or none: 429) and wait for their results."""
+        if self._refusal is not None:
+            raise self._refusal
         if self._queue.qsize() + len(items) > self.queue_size:
             raise QueueFull(
                 f"model {self.name!r} has {self._queue.qsize()} items queued (limit {self.queue_size})",
@@ -92,9 +119,10 @@ class MicroBatcher(Generic[ItemT, OutputT]):
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
         loop = asyncio.get_running_loop()
-        pending = [_Pending(item, deadline, loop.create_future()) for item in items]
-        self._backlog += len(pending)
+        pending = [_Pending(item, deadline, loop.create_future(), *self.cost(item)) for item in items]
         for entry in pending:
+            self._waiting.add(entry)
+            self._backlog[entry.kind] = self._backlog.get(entry.kind, 0.0) + entry.units
             self._queue.put_nowait(entry)
         self.metrics.queue_depth.labels(self.name).set(self._queue.qsize())
         futures = [entry.future for entry in pending]
@@ -118,45 +146,66 @@ class MicroBatcher(Generic[ItemT, OutputT]):
                 self._leave_backlog(entry)
 
     async def _serve(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             batch = await self._gather()
             self.metrics.queue_depth.labels(self.name).set(self._queue.qsize())
-            now = time.monotonic()
-            live = []
+            live = [entry for entry in batch if not entry.future.done()]
             for entry in batch:
                 self._leave_backlog(entry)
-                if entry.future.done():
-                    continue
-                if now > entry.deadline:
-                    entry.future.set_exception(DeadlineExceeded("the request's deadline passed before its forward pass"))
-                    continue
-                live.append(entry)
             if not live:
                 continue
-            labels = (self.name, self.device)
-            for entry in live:
-                entry.started = True
-                self.metrics.queue_wait.labels(*labels).observe(now - entry.queued_at)
-            self.metrics.batch_size.labels(*labels).observe(len(live))
-            started = time.perf_counter()
             try:
-                results = await asyncio.get_running_loop().run_in_executor(
-                    self.executor, self.run_batch, [entry.item for entry in live]
-                )
+                ran, results, seconds = await loop.run_in_executor(self.executor, self._run, live)
             except Exception as error:  # one bad batch fails its callers, never the batcher
                 for entry in live:
                     if not entry.future.done():
                         entry.future.set_exception(error)
                 continue
-            elapsed = time.perf_counter() - started
-            self.metrics.forward_latency.labels(*labels).observe(elapsed)
-            per_item = elapsed / len(live)
-            self._seconds_per_item = per_item if self._seconds_per_item == 0 else 0.8 * self._seconds_per_item + 0.2 * per_item
+            for entry in live:
+                if not entry.started and not entry.future.done():
+                    entry.future.set_exception(DeadlineExceeded("the request's deadline passed before its forward pass"))
+            if not ran:
+                continue
+            self._learn(ran, seconds)
             finished = time.monotonic()
-            for entry, result in zip(live, results, strict=True):
+            labels = (self.name, self.device)
+            for entry, result in zip(ran, results, strict=True):
                 self.metrics.item_latency.labels(*labels).observe(finished - entry.queued_at)
                 if not entry.future.done():
                     entry.future.set_result(result)
+
+    def _run(self, live: list[_Pending[ItemT, OutputT]]) -> tuple[list[_Pending[ItemT, OutputT]], Sequence[OutputT], float]:
+        """On the model's thread: drop what expired while the batch waited for it, then run the rest."""
+        now = time.monotonic()
+        ran = [entry for entry in live if entry.deadline >= now and not entry.future.done()]
+        if not ran:
+            return ran, [], 0.0
+        labels = (self.name, self.device)
+        for entry in ran:
+            entry.started = True
+            self.metrics.queue_wait.labels(*labels).observe(now - entry.queued_at)
+        self.metrics.batch_size.labels(*labels).observe(len(ran))
+        started = time.perf_counter()
+        results = self.run_batch([entry.item for entry in ran])
+        seconds = time.perf_counter() - started
+        self.metrics.forward_latency.labels(*labels).observe(seconds)
+        return ran, results, seconds
+
+    def _learn(self, ran: list[_Pending[ItemT, OutputT]], seconds: float) -> None:
+        """Update seconds per unit for each kind in the batch; a mixed batch's time is split by predicted cost."""
+        units: dict[str, float] = {}
+        for entry in ran:
+            units[entry.kind] = units.get(entry.kind, 0.0) + entry.units
+        known = self._seconds_per_unit
+        typical = sum(known.values()) / len(known) if known else 1.0
+        predicted = {kind: amount * known.get(kind, typical) for kind, amount in units.items()}
+        if sum(predicted.values()) <= 0:
+            predicted = units
+        total = sum(predicted.values())
+        for kind, amount in units.items():
+            observed = seconds * predicted[kind] / total / amount
+            known[kind] = observed if kind not in known else 0.8 * known[kind] + 0.2 * observed
 
     async def _gather(self) -> list[_Pending[ItemT, OutputT]]:
         batch = [await self._queue.get()]

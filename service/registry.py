@@ -13,7 +13,7 @@ import torch
 
 from models.artifact import ArtifactError, ModelCard, load_artifact
 from service.batching import MicroBatcher
-from service.errors import InvalidInput, ModelNotFound, ModelNotReady
+from service.errors import InvalidInput, ModelNotFound, ModelNotReady, ServiceError
 from service.metrics import Metrics
 from service.pipeline import ReadyModel, StageTimers
 from service.predictors.base import ModelRunner, OutputT, Predictor, PreparedT, RequestT, ResponseT
@@ -48,6 +48,7 @@ class ModelEntry:
     batcher: MicroBatcher[Any, Any] | None = None
     # Set once the model is ready: its operations by predictor class, each bound to the model's batcher.
     ready: dict[type[Predictor[Any, Any, Any, Any]], ReadyModel[Any, Any, Any, Any]] = field(default_factory=dict)
+    executor: ThreadPoolExecutor | None = None  # the model's own inference thread
 
     @property
     def task(self) -> str | None:
@@ -59,8 +60,9 @@ class ModelRegistry:
         self.settings = settings
         self.device = device
         self.metrics = metrics
-        # One inference thread per device: forward passes never overlap on it, and never block the event loop.
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"inference-{device}")
+        # Artifacts load one by one on a thread of their own; each loaded model then gets its own inference
+        # thread (see _serve), so a flood on one model never holds up another's forward passes.
+        self.load_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
         self.entries: dict[str, ModelEntry] = {}
         self.all_tried = False
 
@@ -77,10 +79,15 @@ class ModelRegistry:
         """Load, move to the device and warm up each artifact in turn, off the event loop."""
         for entry in list(self.entries.values()):
             try:
-                await asyncio.get_running_loop().run_in_executor(self.executor, self._load, entry)
-            except Exception as error:
+                await asyncio.get_running_loop().run_in_executor(self.load_executor, self._load, entry)
+            except ArtifactError as error:  # our own message: names the model and the field or file at fault
                 entry.status, entry.reason = ModelStatus.FAILED, str(error)
                 logger.error("artifact failed to load", extra={"fields": {"model": entry.name, "reason": str(error)}})
+                continue
+            except Exception:  # torch's or a library's message may carry internal paths: logged, not shown
+                entry.status = ModelStatus.FAILED
+                entry.reason = f"artifact {entry.name!r} could not be loaded (unexpected error; see the server log)"
+                logger.exception("artifact failed to load", extra={"fields": {"model": entry.name}})
                 continue
             self._serve(entry)
             logger.info("model ready", extra={"fields": {"model": entry.name, "device": str(self.device)}})
@@ -90,15 +97,19 @@ class ModelRegistry:
         """Start the loaded model's batcher and bind each of its operations to it."""
         if entry.runner is None or entry.card is None:
             raise RuntimeError(f"model {entry.name!r} has no runner to serve")
+        # One thread per model: its forward passes never overlap, never block the event loop, and never wait
+        # behind another model's (on the CPU the threads share the cores; see models/threads.py).
+        entry.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"inference-{entry.name}")
         batcher: MicroBatcher[Any, Any] = MicroBatcher(
             name=entry.name,
             device=str(self.device),
             run_batch=entry.runner.forward,
-            executor=self.executor,
+            executor=entry.executor,
             metrics=self.metrics,
             max_batch_size=self.settings.max_batch_size,
             max_wait_s=self.settings.max_batch_wait_ms / 1000,
             queue_size=self.settings.queue_size,
+            cost=entry.runner.cost,
         )
         batcher.start()
         timers = StageTimers.for_model(self.metrics, entry.name, str(self.device))
@@ -135,7 +146,15 @@ class ModelRegistry:
         for entry in self.entries.values():
             if entry.batcher:
                 await entry.batcher.stop()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+            if entry.executor:
+                entry.executor.shutdown(wait=False, cancel_futures=True)
+        self.load_executor.shutdown(wait=False, cancel_futures=True)
+
+    def refuse_all(self, error: ServiceError) -> None:
+        """Fail every model's waiting and future items with `error` (the drain closing)."""
+        for entry in self.entries.values():
+            if entry.batcher is not None:
+                entry.batcher.refuse(error)
 
     def default_name(self, task: str) -> str | None:
         """The settings' default for `task` when that artifact exists, else the task's first model by name."""
@@ -149,8 +168,8 @@ class ModelRegistry:
         return {entry.task for entry in self.entries.values() if entry.task}
 
     def is_ready(self) -> bool:
-        """Every artifact tried, and each task that has artifacts serves its default model."""
-        if not self.all_tried:
+        """Every artifact tried, at least one model loaded, and each task that has artifacts serves its default model."""
+        if not self.all_tried or not any(entry.status is ModelStatus.READY for entry in self.entries.values()):
             return False
         for task in self.tasks():
             name = self.default_name(task)

@@ -30,7 +30,10 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(None, description="when set, /v1 routes need 'Authorization: Bearer <key>'")
     cors_origins: str = Field("", description="comma-separated origins allowed by CORS; empty turns CORS off")
     log_level: str = Field("info", description="debug, info, warning or error")
-    threads: int = Field(0, ge=0, le=256, description="torch CPU threads (0: torch's default)")
+    threads: int = Field(0, ge=0, le=256, description="torch CPU threads (0: half the CPUs the process may use, at least 1)")
+    body_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="a request body must arrive within this many seconds of the request's start (408)"
+    )
     onednn_cache_capacity: int = Field(
         64,
         ge=1,
@@ -45,6 +48,12 @@ class Settings(BaseSettings):
         if not DEVICE_PATTERN.match(value):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
         return value
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_no_key(cls, value: object) -> object:
+        """An empty key means none: compose passes RNNSERVE_API_KEY="" when the host has no key."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level")
     @classmethod

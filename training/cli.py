@@ -6,13 +6,19 @@ import os
 import torch
 
 from models.artifact import ModelCard
-from training import distributed, forecast, language_model, sentiment
+from models.threads import thread_count
+from training import forecast, language_model, sentiment
 from training.loop import train
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description="Train rnnserve models into artifact folders.")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("RNNSERVE_THREADS", "0")),
+        help="CPU threads for torch (default RNNSERVE_THREADS, else 0: half the usable CPUs per local process)",
+    )
     tasks = parser.add_subparsers(dest="task", required=True)
     sentiment_parser = tasks.add_parser("sentiment", help="IMDB sentiment classifier (LSTM)")
     sentiment.add_arguments(sentiment_parser)
@@ -29,9 +35,5 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> ModelCard | None:
     """Train and write the artifact; returns its card (None on the ranks other than 0 under torchrun)."""
     arguments = build_parser().parse_args(argv)
-    if arguments.threads:
-        torch.set_num_threads(arguments.threads)
-    elif distributed.launched_by_torchrun():
-        # torchrun starts several processes per node: by default each would take every core.
-        torch.set_num_threads(distributed.threads_per_process(len(os.sched_getaffinity(0))))
+    torch.set_num_threads(thread_count(arguments.threads))  # the service's rule: models/threads.py
     return train(arguments.trainer_from(arguments))

@@ -100,8 +100,3 @@ def sum_across(values: list[float], world: World, device: torch.device) -> list[
 def barrier(world: World) -> None:
     if world.distributed:
         dist.barrier()
-
-
-def threads_per_process(available: int) -> int:
-    """CPU threads for each of the processes torchrun started on this node (at least one)."""
-    return max(1, available // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))

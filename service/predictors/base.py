@@ -86,13 +86,22 @@ class ModelRunner(ABC, Generic[ItemT, OutputT]):
     def forward(self, items: list[ItemT]) -> list[OutputT]:
         """Run one batch of preprocessed items; returns one result per item, on the CPU."""
 
+    def cost(self, item: ItemT) -> tuple[str, float]:
+        """The kind of work an item is and its size in that kind's units, for the batcher's wait estimate."""
+        return ("item", 1.0)
+
     @abstractmethod
     def predictors(self) -> list["Predictor[Any, Any, OutputT, Any]"]:
         """The operations this model serves, each a predictor over this runner."""
 
     @abstractmethod
     def warmup(self) -> None:
-        """Run representative inputs once so the first real request does not pay for lazy setup."""
+        """Run representative inputs once, so the first real request does not pay for lazy setup, and check
+        that they give finite outputs (`require_finite`): weights with NaN in them fail the load."""
+
+    def require_finite(self, values: torch.Tensor) -> None:
+        if not bool(torch.isfinite(values).all()):
+            raise ArtifactError(self.card.name, "the warm-up forward gave non-finite outputs (NaN or infinite weights?)")
 
     @abstractmethod
     def example_request(self) -> dict[str, Any]:

@@ -50,12 +50,17 @@ class ForecastRunner(ModelRunner[PreparedHistory, ForecastOutput]):
             for index, item in enumerate(items)
         ]
 
+    def cost(self, item: PreparedHistory) -> tuple[str, float]:
+        """A recursive model runs one step per horizon step; a direct one a single pass."""
+        return ("forecast", float(item.horizon if self.io.multi_step == "recursive" else 1))
+
     def predictors(self) -> list[Predictor[Any, Any, ForecastOutput, Any]]:
         return [ForecastPredictor(self)]
 
     def warmup(self) -> None:
         request = ForecastRequest(history=self._example_history(), horizon=self.io.max_horizon)
-        self.forward(ForecastPredictor(self).preprocess(request).items)
+        [output] = self.forward(ForecastPredictor(self).preprocess(request).items)
+        self.require_finite(torch.tensor([*output.forecast, output.scale]))
 
     def _example_history(self) -> list[float] | list[list[float]]:
         """A seasonal wave around 100 with a period of 12 rows; one column per feature."""

@@ -174,13 +174,23 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
             logits[logits < cutoff] = float("-inf")
         return int(torch.multinomial(logits.softmax(dim=-1), 1, generator=generator))
 
+    def cost(self, item: LMItem) -> tuple[str, float]:
+        """Scoring projects every position through the vocabulary; next word and generation steps only the last."""
+        kind = "perplexity" if item.targets is not None else "generation" if item.keep_state else "next-word"
+        return (kind, float(len(item.token_ids)))
+
     def predictors(self) -> list[Predictor[Any, Any, LMOutput, Any]]:
         return [NextWordPredictor(self), PerplexityPredictor(self), GenerationPredictor(self)]
 
     def warmup(self) -> None:
         context = self.context("the company said", "text")
         generation_start = LMItem(self.next_word_item(context).token_ids, keep_state=True)
-        self.forward([self.next_word_item(context), self.perplexity_item(context), generation_start])
+        next_word, perplexity, generation = self.forward(
+            [self.next_word_item(context), self.perplexity_item(context), generation_start]
+        )
+        for output in (next_word, generation):
+            self.require_finite(output.log_probs if output.log_probs is not None else torch.tensor(float("nan")))
+        self.require_finite(torch.tensor(perplexity.nll if perplexity.nll is not None else float("nan")))
 
     def example_request(self) -> dict[str, Any]:
         return {"text": "the new york stock", "top_k": 5, "model": self.card.name}

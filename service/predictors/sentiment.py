@@ -59,12 +59,15 @@ class SentimentRunner(ModelRunner[PreparedText, Probabilities]):
                 results[index] = row
         return results
 
+    def cost(self, item: PreparedText) -> tuple[str, float]:
+        return ("review", float(len(item.token_ids)))
+
     def predictors(self) -> list[Predictor[Any, Any, Probabilities, Any]]:
         return [SentimentPredictor(self)]
 
     def warmup(self) -> None:
         texts = ["a short warm-up review", "another, somewhat longer, warm-up review " * 20]
-        self.forward(SentimentPredictor(self).preprocess(SentimentRequest(texts=texts)).items)
+        self.require_finite(torch.tensor(self.forward(SentimentPredictor(self).preprocess(SentimentRequest(texts=texts)).items)))
 
     def example_request(self) -> dict[str, Any]:
         return {

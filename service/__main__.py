@@ -1,14 +1,19 @@
 """`python -m service`: serve on $HOST:$PORT (default 0.0.0.0:8000).
 
-On SIGTERM uvicorn stops accepting connections at once, lets the requests it already
-accepted finish for up to RNNSERVE_DRAIN_TIMEOUT_S, then runs the app's shutdown.
+On SIGTERM uvicorn stops accepting connections at once and the app drains (service/drain.py):
+admitted requests have RNNSERVE_DRAIN_TIMEOUT_S to finish, then what still waits is answered
+503 `draining`. uvicorn's own window is a little longer, so those answers go out before it
+cancels anything.
 """
 
+import math
 import os
 
 import uvicorn
 
 from service.settings import Settings
+
+DRAIN_MARGIN_S = 3.0  # time to send the 503s and the streams' last events once the app's drain window closes
 
 
 def main() -> None:
@@ -21,7 +26,7 @@ def main() -> None:
         host=host,
         port=port,
         log_level="warning",  # the app logs one structured line per request itself
-        timeout_graceful_shutdown=int(settings.drain_timeout_s),
+        timeout_graceful_shutdown=math.ceil(settings.drain_timeout_s + DRAIN_MARGIN_S),
     )
 
 

@@ -15,10 +15,11 @@ from models.threads import thread_count
 from service.api.router import API_PREFIXES, document_api_key
 from service.api.routes import health, v1
 from service.device import resolve_device
+from service.drain import Drain
 from service.errors import install_error_handlers
 from service.log import configure_logging
 from service.metrics import Metrics
-from service.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware, RequestContextMiddleware
+from service.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware, DrainingMiddleware, RequestContextMiddleware
 from service.registry import ModelRegistry
 from service.settings import Settings
 
@@ -34,9 +35,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     device = resolve_device(settings.device)  # fails fast on a device that is not there
     metrics = Metrics()
     registry = ModelRegistry(settings, device, metrics)
+    drain = Drain(settings.drain_timeout_s, on_expiry=registry.refuse_all)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        drain.install_signal_hook(asyncio.get_running_loop())
         registry.discover()
         # Load in the background: /healthz answers at once, /readyz turns 200 when loading is done.
         loading = asyncio.create_task(registry.load_all(), name="load-models")
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.registry = registry
+    app.state.drain = drain
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(v1)
@@ -73,5 +77,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-Request-Timeout"],
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(DrainingMiddleware, drain=drain, prefixes=API_PREFIXES)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)  # outermost: sees every response
     return app

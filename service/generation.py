@@ -63,12 +63,22 @@ async def collect(model: GenerationModel, tokens: AsyncIterator[SampledToken], s
     )
 
 
-async def events(tokens: AsyncIterator[SampledToken], count: int) -> AsyncIterator[str]:
-    """Server-sent events, one per token; the last carries the whole text (TGI's shape). A failure
-    mid-stream (the status is already sent) ends the stream with an event in the usual error shape."""
+async def events(first: SampledToken, rest: AsyncIterator[SampledToken], count: int) -> AsyncIterator[str]:
+    """Server-sent events, one per token; the last carries the whole text (TGI's shape).
+
+    The first token is produced before the stream starts, so a refusal (429, 504, 503) is an ordinary
+    error response with its status and headers. A failure later, once the 200 is sent, ends the stream
+    with an event in the usual error shape.
+    """
     generated: list[SampledToken] = []
+
+    async def every_token() -> AsyncIterator[SampledToken]:
+        yield first
+        async for token in rest:
+            yield token
+
     try:
-        async for token in tokens:
+        async for token in every_token():
             generated.append(token)
             final = render(generated) if len(generated) == count else None
             yield f"data: {json.dumps({'token': {'text': token.word}, 'generated_text': final})}\n\n"

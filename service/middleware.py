@@ -9,6 +9,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.drain import Drain
 from service.errors import error_response
 from service.metrics import Metrics
 
@@ -69,6 +70,27 @@ class RequestContextMiddleware:
             logger.info("request", extra={"fields": fields})
 
 
+def _guarded(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+
+
+class DrainingMiddleware:
+    """Once the drain has begun, new requests to the API prefixes get 503 `draining` before anything is read."""
+
+    def __init__(self, app: ASGIApp, drain: Drain, prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.drain = drain
+        self.prefixes = prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.drain.draining and _guarded(scope["path"], self.prefixes):
+            error = self.drain.refusal()
+            response = error_response(error.status_code, error.code, error.message, headers={"Connection": "close"})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class ApiKeyMiddleware:
     """With RNNSERVE_API_KEY set, every route under the API prefixes needs `Authorization: Bearer <key>`.
 
@@ -80,11 +102,8 @@ class ApiKeyMiddleware:
         self.expected = api_key.encode()
         self.prefixes = prefixes
 
-    def _guarded(self, path: str) -> bool:
-        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.prefixes)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._guarded(scope["path"]):
+        if scope["type"] != "http" or not _guarded(scope["path"], self.prefixes):
             await self.app(scope, receive, send)
             return
         authorization = dict(scope["headers"]).get(b"authorization", b"")

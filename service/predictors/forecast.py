@@ -15,6 +15,10 @@ from service.predictors.base import ModelRunner, Predictor, Prepared, typed_io, 
 from service.schemas.forecast import ForecastRequest, ForecastResponse
 
 
+# The network computes in float32: a window's spread squares its values, which must stay far below 3.4e38.
+MAX_MAGNITUDE = 1e18
+
+
 @dataclass(frozen=True)
 class PreparedHistory:
     window: torch.Tensor  # (context_length, features): the most recent rows, float32
@@ -120,7 +124,13 @@ class ForecastPredictor(Predictor[ForecastRequest, Prepared[PreparedHistory], Fo
         if unknown:
             raise InvalidInput(f"model {self.card.name!r} offers the quantiles {sorted(self.offsets)} only", unknown)
         tail = history[-context:]  # only the last context_length rows are fed
-        window = torch.tensor([row if isinstance(row, list) else [row] for row in tail], dtype=torch.float32)
+        window = torch.tensor([row if isinstance(row, list) else [row] for row in tail], dtype=torch.float64)
+        if float(window.abs().max()) > MAX_MAGNITUDE:
+            raise InvalidInput(
+                f"history values must lie within ±{MAX_MAGNITUDE:.0e}: model {self.card.name!r} computes in float32",
+                [ErrorDetail(loc=["body", "history"], msg=f"a value fed to the model exceeds ±{MAX_MAGNITUDE:.0e}")],
+            )
+        window = window.float()
         return Prepared([PreparedHistory(window, request.horizon)], {"rows": len(history), "horizon": request.horizon})
 
     def postprocess(
@@ -128,6 +138,11 @@ class ForecastPredictor(Predictor[ForecastRequest, Prepared[PreparedHistory], Fo
     ) -> ForecastResponse:
         [output] = outputs
         forecast, scale = np.array([output.forecast]), np.array([output.scale])  # (1, horizon), (1,)
+        if not (np.isfinite(forecast).all() and np.isfinite(scale).all()):
+            raise InvalidInput(
+                f"model {self.card.name!r} gives no finite forecast for this history",
+                [ErrorDetail(loc=["body", "history"], msg="the forecast is not finite; rescale the values")],
+            )
         bounds = {str(level): interval(forecast, scale, self.offsets[level])[0].tolist() for level in request.quantiles}
         return ForecastResponse(
             model=self.card.name, version=self.card.version, horizon=request.horizon, forecast=output.forecast, quantiles=bounds

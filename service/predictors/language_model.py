@@ -164,11 +164,13 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
 
     def sample(self, log_probs: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator) -> int:
         """Pick the next id: greedy at temperature 0, else sample (top-k cut first). <unk> is never produced."""
-        logits = log_probs.clone()
+        logits = log_probs.double()  # a copy; float64 keeps any temperature in (0, 5] from overflowing
         logits[self.unk_id] = float("-inf")
         if temperature == 0:
             return int(logits.argmax())
-        logits = logits / temperature
+        # Shifted so the likeliest word is 0 and the rest negative: dividing by a tiny temperature then gives
+        # -inf for the rest (probability 0), never inf - inf = NaN.
+        logits = (logits - logits.max()) / temperature
         if 0 < top_k < logits.numel():
             cutoff = torch.topk(logits, top_k).values[-1]
             logits[logits < cutoff] = float("-inf")

@@ -29,9 +29,15 @@ class ModelList(BaseModel):
     models: list[ModelInfo]
 
 
+class ModelReadiness(BaseModel):
+    name: str
+    status: str = Field(description="ready, loading or failed (the reason is on /v1/models)")
+
+
 class Readiness(BaseModel):
     ready: bool
-    models: list[ModelInfo]
+    draining: bool = Field(description="the server is shutting down: it takes no new requests")
+    models: list[ModelReadiness]
 
 
 class Liveness(BaseModel):

@@ -1,27 +1,36 @@
-"""Liveness, readiness and Prometheus metrics: open even when an API key is set."""
+"""Liveness, readiness and Prometheus metrics: open even when an API key is set, and cheap enough to poll."""
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.api.deps import MetricsDep, RegistryDep
-from service.api.routes.models import describe
-from service.schemas.common import Liveness, Readiness
+from service.drain import Drain
+from service.schemas.common import Liveness, ModelReadiness, Readiness
 
 router = APIRouter(tags=["health"])
 
 
+@router.head("/healthz", include_in_schema=False)
 @router.get("/healthz", response_model=Liveness)
 async def check_liveness() -> Liveness:
     """The process answers."""
     return Liveness()
 
 
-@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness, "description": "not ready yet"}})
-async def check_readiness(registry: RegistryDep) -> JSONResponse:
-    """200 once every artifact was tried and each task's default model is loaded and warm; 503 before."""
-    ready = registry.is_ready()
-    body = Readiness(ready=ready, models=[describe(registry, entry) for entry in registry.entries.values()])
+@router.head("/readyz", include_in_schema=False)
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "not ready yet, or draining"}},
+)
+async def check_readiness(registry: RegistryDep, request: Request) -> JSONResponse:
+    """200 once every artifact was tried and each task's default model is loaded and warm; 503 before, and
+    from the moment the server starts draining. Each model's status only: cards are on /v1/models."""
+    drain: Drain = request.app.state.drain
+    ready = registry.is_ready() and not drain.draining
+    models = [ModelReadiness(name=entry.name, status=entry.status.value) for entry in registry.entries.values()]
+    body = Readiness(ready=ready, draining=drain.draining, models=models)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 

@@ -49,5 +49,6 @@ async def generate_text(body: GenerateRequest, request: Request, inference: Infe
         inference.log_fields,
     )
     if body.stream:
-        return StreamingResponse(generation.events(tokens, body.max_new_tokens), media_type="text/event-stream")
+        first = await anext(tokens)  # a refusal before the first token keeps its real status and headers
+        return StreamingResponse(generation.events(first, tokens, body.max_new_tokens), media_type="text/event-stream")
     return await generation.collect(model, tokens, seed)

@@ -20,6 +20,7 @@ class SentimentIO(BaseModel):
     max_length: int = Field(ge=1, description="tokens kept per text")
     truncation: Truncation = Field(description="pre drops the start of a long text, post its end")
     pad_token: str = "<pad>"
+    unk_token: str = "<unk>"  # words outside the vocabulary; cards written before this field have it so
 
 
 class LanguageModelIO(BaseModel):

@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from models.threads import thread_count
+from service.api.body import document_request_bodies
 from service.api.router import API_PREFIXES, document_api_key
 from service.api.routes import health, v1
 from service.device import resolve_device
@@ -19,7 +20,7 @@ from service.drain import Drain
 from service.errors import install_error_handlers
 from service.log import configure_logging
 from service.metrics import Metrics
-from service.middleware import ApiKeyMiddleware, BodySizeLimitMiddleware, DrainingMiddleware, RequestContextMiddleware
+from service.middleware import ApiKeyMiddleware, BodyLimitsMiddleware, DrainingMiddleware, RequestContextMiddleware
 from service.registry import ModelRegistry
 from service.settings import Settings
 
@@ -55,16 +56,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Recurrent sequence models over HTTP: sentiment, next word, generation, perplexity, forecasts.",
         lifespan=lifespan,
         redoc_url=None,
+        # No 307 to the path with or without its trailing slash: its Location would be built from the client's Host.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.registry = registry
     app.state.drain = drain
+    app.state.parse_slot = asyncio.Semaphore(1)  # one large body parsed at a time (service/api/body.py)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(v1)
     build_openapi = app.openapi
-    app.openapi = lambda: document_api_key(build_openapi())  # type: ignore[method-assign]  # FastAPI's documented way
+    app.openapi = lambda: document_api_key(document_request_bodies(build_openapi()))  # type: ignore[method-assign]  # FastAPI's documented way
     # Middleware added first runs innermost. The key check sits inside CORS, so that preflights (which carry no
     # key) are answered and a 401 still has CORS headers, and outside the app, so that it runs before the body is read.
     if settings.api_key is not None:
@@ -76,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-Request-Timeout"],
         )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitsMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     app.add_middleware(DrainingMiddleware, drain=drain, prefixes=API_PREFIXES)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)  # outermost: sees every response
     return app

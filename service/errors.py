@@ -77,6 +77,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, description in (
         (401, "API key missing or wrong (unauthorized)"),
         (404, "no model of that name (model_not_found)"),
+        (408, "the request body did not arrive within RNNSERVE_BODY_TIMEOUT_S (body_timeout)"),
         (413, "request body too large (payload_too_large)"),
         (422, "invalid input (invalid_input)"),
         (429, "the model's queue is full, or its queued work would outlast the deadline (queue_full); see Retry-After"),
@@ -86,7 +87,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     )
 }
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 408: "body_timeout", 413: "payload_too_large"}
 
 
 def error_response(

@@ -1,6 +1,8 @@
 """ASGI middleware: request ids, one log line and metrics per request, the API key, the body limit, and the last-resort 500."""
 
+import asyncio
 import logging
+import re
 import secrets
 import time
 import uuid
@@ -15,6 +17,7 @@ from service.metrics import Metrics
 
 logger = logging.getLogger("rnnserve.access")
 REQUEST_ID_HEADER = "x-request-id"
+REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,128}")
 
 
 class RequestContextMiddleware:
@@ -29,8 +32,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        incoming = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        request_id = incoming if 0 < len(incoming) <= 128 else uuid.uuid4().hex
+        incoming = headers.get(REQUEST_ID_HEADER.encode(), b"")
+        # Kept as sent when it is 1-128 visible ASCII characters; anything else is replaced by a new id.
+        request_id = incoming.decode() if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         scope["state"]["log_fields"] = {}
         status = 500
@@ -120,12 +124,16 @@ class ApiKeyMiddleware:
         await response(scope, receive, send)
 
 
-class BodySizeLimitMiddleware:
-    """Refuse bodies over `max_bytes` with 413, by Content-Length when given and by counting otherwise."""
+class BodyLimitsMiddleware:
+    """Refuse bodies over `max_bytes` with 413 (by Content-Length when given, by counting otherwise), and
+    bodies that have not fully arrived `timeout_s` after the request began with 408: a stalled upload
+    never holds a connection and its buffer for long. Once the body is in, `receive` passes through
+    untouched (a streaming response listens on it for the client leaving)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -137,15 +145,23 @@ class BodySizeLimitMiddleware:
             await response(scope, receive, send)
             return
         received = 0
+        complete = False
+        deadline = time.monotonic() + self.timeout_s
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+        async def limited_receive() -> Message:
+            nonlocal received, complete
+            if complete:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                # An HTTPException raised here reaches the app's error handlers as the body is read.
+                raise HTTPException(408, f"the request body did not arrive within {self.timeout_s:g} s") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # An HTTPException passes through FastAPI's body parsing and reaches the 413 handler.
                     raise HTTPException(413, f"request body over {self.max_bytes} bytes")
+                complete = not message.get("more_body", False)
             return message
 
-        await self.app(scope, counting_receive, send)
+        await self.app(scope, limited_receive, send)

@@ -14,7 +14,6 @@ from service.errors import ErrorDetail, InvalidInput
 from service.predictors.base import ModelRunner, Predictor, Prepared, typed_io, typed_network
 from service.schemas.forecast import ForecastRequest, ForecastResponse
 
-
 # The network computes in float32: a window's spread squares its values, which must stay far below 3.4e38.
 MAX_MAGNITUDE = 1e18
 
@@ -66,11 +65,11 @@ class ForecastRunner(ModelRunner[PreparedHistory, ForecastOutput]):
         [output] = self.forward(ForecastPredictor(self).preprocess(request).items)
         self.require_finite(torch.tensor([*output.forecast, output.scale]))
 
-    def _example_history(self) -> list[float] | list[list[float]]:
+    def _example_history(self) -> list[float | list[float]]:
         """A seasonal wave around 100 with a period of 12 rows; one column per feature."""
         values = [round(100 + 10 * math.sin(2 * math.pi * step / 12), 2) for step in range(self.io.context_length)]
         if len(self.io.features) == 1:
-            return values
+            return list(values)
         return [[value + feature for feature in range(len(self.io.features))] for value in values]
 
     def example_request(self) -> dict[str, Any]:

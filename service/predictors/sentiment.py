@@ -28,6 +28,7 @@ Probabilities = list[float]  # one per class, in the card's label order
 class PreparedText:
     token_ids: list[int]
     truncated: bool
+    known_words: int  # tokens fed that the vocabulary has (words and punctuation marks)
 
 
 class SentimentRunner(ModelRunner[PreparedText, Probabilities]):
@@ -44,6 +45,7 @@ class SentimentRunner(ModelRunner[PreparedText, Probabilities]):
         if pad_id is None:
             raise ArtifactError(self.card.name, f"io.pad_token {self.io.pad_token!r} is not in tokenizer.json")
         self.pad_id: int = pad_id
+        self.unk_id = self.tokenizer.token_to_id(self.io.unk_token)  # None: the vocabulary has no unknown-word token
 
     def forward(self, items: list[PreparedText]) -> list[Probabilities]:
         """Class probabilities per item. Items are grouped by length first, so a short review never
@@ -59,6 +61,14 @@ class SentimentRunner(ModelRunner[PreparedText, Probabilities]):
                 results[index] = row
         return results
 
+    def encode(self, texts: list[str]) -> list[PreparedText]:
+        """Tokenize as in training and cut to max_length; count the tokens the vocabulary knows."""
+        items = []
+        for encoding in self.tokenizer.encode_batch(texts):
+            ids, truncated = truncate(encoding.ids, self.io.max_length, self.io.truncation)
+            items.append(PreparedText(ids, truncated, sum(1 for token_id in ids if token_id != self.unk_id)))
+        return items
+
     def cost(self, item: PreparedText) -> tuple[str, float]:
         return ("review", float(len(item.token_ids)))
 
@@ -67,7 +77,7 @@ class SentimentRunner(ModelRunner[PreparedText, Probabilities]):
 
     def warmup(self) -> None:
         texts = ["a short warm-up review", "another, somewhat longer, warm-up review " * 20]
-        self.require_finite(torch.tensor(self.forward(SentimentPredictor(self).preprocess(SentimentRequest(texts=texts)).items)))
+        self.require_finite(torch.tensor(self.forward(self.encode(texts))))
 
     def example_request(self) -> dict[str, Any]:
         return {
@@ -81,19 +91,22 @@ class SentimentPredictor(Predictor[SentimentRequest, Prepared[PreparedText], Pro
 
     def __init__(self, runner: SentimentRunner) -> None:
         super().__init__(runner)
-        self.tokenizer = runner.tokenizer
+        self.runner: SentimentRunner = runner
         self.io = runner.io
 
     def preprocess(self, request: SentimentRequest) -> Prepared[PreparedText]:
         """Tokenize as in training; a text with no tokens after normalization is invalid input."""
-        items, empty = [], []
-        for index, encoding in enumerate(self.tokenizer.encode_batch(request.texts)):
-            if not encoding.ids:
+        items = self.runner.encode(request.texts)
+        empty, unknown = [], []
+        for index, item in enumerate(items):
+            if not item.token_ids:
                 empty.append(ErrorDetail(loc=["body", "texts", index], msg="text is empty after normalization"))
-            ids, truncated = truncate(encoding.ids, self.io.max_length, self.io.truncation)
-            items.append(PreparedText(ids, truncated))
+            elif item.known_words == 0:
+                unknown.append(ErrorDetail(loc=["body", "texts", index], msg="no word of the text is in the vocabulary"))
         if empty:
             raise InvalidInput("some texts have no words once markup and spaces are removed", empty)
+        if unknown:
+            raise InvalidInput("some texts have no word the model knows, so it cannot judge them", unknown)
         sizes = {
             "texts": len(request.texts),
             "chars": sum(len(text) for text in request.texts),
@@ -115,4 +128,5 @@ class SentimentPredictor(Predictor[SentimentRequest, Prepared[PreparedText], Pro
             score=probabilities[best],
             probabilities=dict(zip(self.io.labels, probabilities, strict=True)),
             truncated=item.truncated,
+            known_words=item.known_words,
         )

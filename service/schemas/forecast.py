@@ -18,6 +18,7 @@ Row = Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_FEATURES)]
 class ForecastRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,  # JSON types as sent: "5" is not a number, "yes" not a boolean
         json_schema_extra={
             "examples": [
                 {

@@ -9,7 +9,11 @@ MAX_PERPLEXITY_CHARS = 20_000
 
 
 class NextWordRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "the new york stock", "top_k": 5}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,  # JSON types as sent: "5" is not a number, "yes" not a boolean
+        json_schema_extra={"examples": [{"text": "the new york stock", "top_k": 5}]},
+    )
 
     text: str = Field(min_length=1, max_length=MAX_CONTEXT_CHARS, description="the context; normalized as PTB was")
     top_k: int = Field(5, ge=1, le=50, description="how many next words to return")
@@ -32,6 +36,7 @@ class NextWordResponse(BaseModel):
 class GenerateRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,  # JSON types as sent: "5" is not a number, "yes" not a boolean
         json_schema_extra={
             "examples": [{"prompt": "the company said", "max_new_tokens": 20, "temperature": 0.8, "top_k": 40, "seed": 7}]
         },
@@ -55,7 +60,11 @@ class GenerateResponse(BaseModel):
 
 
 class PerplexityRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "the company said it expects a loss"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,  # JSON types as sent: "5" is not a number, "yes" not a boolean
+        json_schema_extra={"examples": [{"text": "the company said it expects a loss"}]},
+    )
 
     text: str = Field(min_length=1, max_length=MAX_PERPLEXITY_CHARS, description="text to score")
     model: ModelName = None

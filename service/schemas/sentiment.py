@@ -13,6 +13,7 @@ MAX_TEXT_CHARS = 20_000
 class SentimentRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,  # JSON types as sent: "5" is not a number, "yes" not a boolean
         json_schema_extra={"examples": [{"texts": ["a wonderful film", "dull and far too long"]}]},
     )
 
@@ -27,6 +28,7 @@ class SentimentResult(BaseModel):
     score: float = Field(description="the probability of `label`")
     probabilities: dict[str, float] = Field(description="every class's probability")
     truncated: bool = Field(description="whether the text was cut to the model's max_length tokens")
+    known_words: int = Field(description="tokens fed (words and punctuation marks) that the model's vocabulary has")
 
 
 class SentimentResponse(BaseModel):

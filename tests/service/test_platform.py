@@ -100,10 +100,10 @@ def test_chunked_body_over_the_limit_is_413(make_client: ClientFactory) -> None:
 def test_api_key_guards_v1_but_not_health_metrics_or_docs(make_client: ClientFactory) -> None:
     with make_client(api_key="s3cret") as client:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
-            response = client.post("/v1/sentiment", json={"texts": ["ok"]}, headers=headers)
+            response = client.post("/v1/sentiment", json={"texts": ["great"]}, headers=headers)
             assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
         assert client.get("/v1/models").status_code == 401
-        ok = client.post("/v1/sentiment", json={"texts": ["ok"]}, headers={"Authorization": "Bearer s3cret"})
+        ok = client.post("/v1/sentiment", json={"texts": ["great"]}, headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
         for open_path in ("/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"):
             assert client.get(open_path).status_code == 200, open_path
@@ -159,7 +159,7 @@ def test_request_id_is_echoed_or_made_and_logs_carry_sizes_not_text(client: Test
 
 
 def test_metrics_count_requests_and_time_forward_passes(client: TestClient) -> None:
-    client.post("/v1/sentiment", json={"texts": ["ok", "fine"]})
+    client.post("/v1/sentiment", json={"texts": ["great", "dull film"]})
     text = client.get("/metrics").text
     assert 'rnnserve_requests_total{method="POST",route="/v1/sentiment",status="200"}' in text
     assert 'rnnserve_request_seconds_count{route="/v1/sentiment"}' in text
@@ -191,12 +191,12 @@ def test_openapi_documents_the_error_shape(client: TestClient) -> None:
 
 
 def test_request_timeout_header_must_be_positive(client: TestClient) -> None:
-    response = client.post("/v1/sentiment", json={"texts": ["ok"]}, headers={"X-Request-Timeout": "-1"})
+    response = client.post("/v1/sentiment", json={"texts": ["great"]}, headers={"X-Request-Timeout": "-1"})
     assert response.status_code == 422
 
 
 def test_passed_deadline_is_504(client: TestClient) -> None:
-    response = client.post("/v1/sentiment", json={"texts": ["ok"]}, headers={"X-Request-Timeout": "1e-9"})
+    response = client.post("/v1/sentiment", json={"texts": ["great"]}, headers={"X-Request-Timeout": "1e-9"})
     assert response.status_code == 504
     assert response.json()["error"]["code"] == "deadline_exceeded"
 
@@ -209,8 +209,8 @@ def test_settings_refuse_an_unknown_device(device: str) -> None:
 
 def test_full_queue_is_429_with_retry_after(make_client: ClientFactory) -> None:
     with make_client(queue_size=2) as client:
-        response = client.post("/v1/sentiment", json={"texts": ["one", "two", "three"]})
+        response = client.post("/v1/sentiment", json={"texts": ["great", "dull", "awful"]})
         assert response.status_code == 429
         assert response.headers["retry-after"] == "1"
         assert response.json()["error"]["code"] == "queue_full"
-        assert client.post("/v1/sentiment", json={"texts": ["one", "two"]}).status_code == 200
+        assert client.post("/v1/sentiment", json={"texts": ["great", "dull"]}).status_code == 200

@@ -21,7 +21,7 @@ def test_classify_returns_label_score_and_both_probabilities(client: TestClient)
 
 def test_named_model_answers_and_marks_truncated_text(client: TestClient) -> None:
     long_text = " ".join(["great"] * 20)  # sentiment-gru keeps 8 tokens
-    response = client.post("/v1/sentiment", json={"texts": [long_text, "fine"], "model": "sentiment-gru"})
+    response = client.post("/v1/sentiment", json={"texts": [long_text, "dull film"], "model": "sentiment-gru"})
     assert response.status_code == 200
     assert response.json()["model"] == "sentiment-gru"
     assert [r["truncated"] for r in response.json()["results"]] == [True, False]
@@ -41,9 +41,9 @@ def test_batch_answers_as_single_requests_do(client: TestClient) -> None:
         ({"texts": []}, ["body", "texts"]),
         ({"texts": [""]}, ["body", "texts", 0]),
         ({"texts": ["x" * 20_001]}, ["body", "texts", 0]),
-        ({"texts": ["ok"] * 65}, ["body", "texts"]),
+        ({"texts": ["great"] * 65}, ["body", "texts"]),
         ({"texts": "not a list"}, ["body", "texts"]),
-        ({"texts": ["ok"], "extra": 1}, ["body", "extra"]),
+        ({"texts": ["great"], "extra": 1}, ["body", "extra"]),
         ({}, ["body", "texts"]),
     ],
 )
@@ -56,7 +56,7 @@ def test_bad_input_is_422_naming_the_field(client: TestClient, body: dict[str, o
 
 
 def test_text_empty_after_normalization_is_422_not_nan(client: TestClient) -> None:
-    response = client.post("/v1/sentiment", json={"texts": ["fine", "<br /><br />"]})
+    response = client.post("/v1/sentiment", json={"texts": ["great", "<br /><br />"]})
     assert response.status_code == 422
     assert response.json()["error"]["details"] == [{"loc": ["body", "texts", 1], "msg": "text is empty after normalization"}]
 
@@ -68,13 +68,13 @@ def test_malformed_json_is_422(client: TestClient) -> None:
 
 
 def test_unknown_model_is_404(client: TestClient) -> None:
-    response = client.post("/v1/sentiment", json={"texts": ["ok"], "model": "nope"})
+    response = client.post("/v1/sentiment", json={"texts": ["great"], "model": "nope"})
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "model_not_found"
 
 
 def test_failed_model_is_503_with_its_reason(client: TestClient) -> None:
-    response = client.post("/v1/sentiment", json={"texts": ["ok"], "model": "broken"})
+    response = client.post("/v1/sentiment", json={"texts": ["great"], "model": "broken"})
     assert response.status_code == 503
     error = response.json()["error"]
     assert error["code"] == "model_not_ready" and "not valid JSON" in error["message"]
@@ -89,10 +89,10 @@ def test_unexpected_error_is_500_without_traceback(make_client: ClientFactory) -
             raise RuntimeError("secret internal detail")
 
         batcher.run_batch = explode
-        response = client.post("/v1/sentiment", json={"texts": ["ok"]}, headers={"X-Request-ID": "req-500"})
+        response = client.post("/v1/sentiment", json={"texts": ["great"]}, headers={"X-Request-ID": "req-500"})
         assert response.status_code == 500
         assert response.json()["error"]["code"] == "internal_error"
         assert "secret" not in response.text and "Traceback" not in response.text
         assert response.headers["x-request-id"] == "req-500"
         batcher.run_batch = real_forward
-        assert client.post("/v1/sentiment", json={"texts": ["ok"]}).status_code == 200  # the batcher survived
+        assert client.post("/v1/sentiment", json={"texts": ["great"]}).status_code == 200  # the batcher survived

@@ -1,0 +1,97 @@
+"""Request bodies: read, checked and validated in one place.
+
+Every /v1 body is JSON validated by its pydantic model in strict mode (`"5"` is not a number,
+`"yes"` not a boolean) straight from the bytes, by pydantic's own parser. Faults are 422
+`invalid_input` naming what is wrong: the Content-Type, the encoding (UTF-8 only), JSON nested
+deeper than the parser's limit, or a field. A large body is parsed while holding the app's
+one parse slot, so the event loop never runs many large parses back to back and health
+checks stay prompt while big forecasts arrive. The body has already passed the size and
+time limits of BodyLimitsMiddleware when it gets here.
+
+Routes take their body as `body: Annotated[Model, json_body(Model)]` and declare
+`openapi_extra=request_body(Model)`, so the OpenAPI document still shows the schema.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from service.errors import ErrorDetail, InvalidInput
+
+LARGE_BODY_BYTES = 64 * 1024  # larger bodies wait for the parse slot
+BodyT = TypeVar("BodyT", bound=BaseModel)
+
+_documented: dict[str, type[BaseModel]] = {}  # request models whose schemas the OpenAPI components need
+
+
+def json_body(model: type[BodyT]) -> Any:
+    """A dependency that yields the request body as `model`."""
+
+    async def read(request: Request) -> BodyT:
+        _check_content_type(request.headers.get("content-type", ""))
+        body = await request.body()
+        if not body:
+            raise InvalidInput("the request has no body: send a JSON object", [ErrorDetail(loc=["body"], msg="empty body")])
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InvalidInput(
+                "the body is not valid UTF-8",
+                [ErrorDetail(loc=["body"], msg=f"invalid UTF-8 at byte {error.start}")],
+            ) from None
+        if len(body) <= LARGE_BODY_BYTES:
+            return _validate(model, body)
+        slot: asyncio.Semaphore = request.app.state.parse_slot
+        async with slot:
+            parsed = _validate(model, body)
+            await asyncio.sleep(0)  # let the requests queued behind this parse (health checks) run first
+            return parsed
+
+    read_body: Callable[[Request], Awaitable[BodyT]] = read
+    return Depends(read_body)
+
+
+def _check_content_type(content_type: str) -> None:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not (media_type.startswith("application/") and media_type.endswith("+json")):
+        raise InvalidInput(
+            f"Content-Type must be application/json, got {media_type or 'none'}",
+            [ErrorDetail(loc=["header", "content-type"], msg="expected application/json")],
+        )
+
+
+def _validate(model: type[BodyT], body: bytes) -> BodyT:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as error:
+        details = [ErrorDetail(loc=["body", *fault["loc"]], msg=str(fault["msg"])) for fault in error.errors()]
+        nesting = any("recursion limit" in str(fault["msg"]) for fault in error.errors())
+        if nesting:
+            message = "the JSON body is nested too deeply"
+        elif any(fault["type"] == "json_invalid" for fault in error.errors()):
+            message = "the body is not valid JSON"
+        else:
+            message = "the request does not match the schema"
+        raise InvalidInput(message, details) from None
+
+
+def request_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The route's `openapi_extra`: its JSON body, by reference to the model's schema."""
+    _documented[model.__name__] = model
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def document_request_bodies(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add the request models (and the models they use) to the OpenAPI components."""
+    if _documented:
+        models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(model, "validation") for model in _documented.values()]
+        _, definitions = models_json_schema(models, ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in definitions.get("$defs", {}).items():
+            components.setdefault(name, definition)
+    return schema

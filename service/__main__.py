@@ -6,12 +6,14 @@ admitted requests have RNNSERVE_DRAIN_TIMEOUT_S to finish, then what still waits
 cancels anything.
 """
 
+import logging
 import math
 import os
 
 import uvicorn
 
-from service.settings import Settings
+from service.log import configure_logging
+from service.settings import load_settings
 
 DRAIN_MARGIN_S = 3.0  # time to send the 503s and the streams' last events once the app's drain window closes
 
@@ -20,7 +22,11 @@ def main() -> None:
     # HOST and PORT are the shell's usual names, not RNNSERVE_ settings, so platforms that set them just work.
     host = os.environ.get("HOST", "0.0.0.0")
     port = int(os.environ.get("PORT", "8000"))
-    settings = Settings()
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    logging.getLogger("rnnserve").info(
+        "listening", extra={"fields": {"url": f"http://{host}:{port}", "docs": f"http://{host}:{port}/docs"}}
+    )
     uvicorn.run(
         "service.main:app",
         host=host,

@@ -22,13 +22,13 @@ from service.log import configure_logging
 from service.metrics import Metrics
 from service.middleware import ApiKeyMiddleware, BodyLimitsMiddleware, DrainingMiddleware, RequestContextMiddleware
 from service.registry import ModelRegistry
-from service.settings import Settings
+from service.settings import Settings, load_settings
 
 logger = logging.getLogger("rnnserve.app")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+    settings = settings or load_settings()
     configure_logging(settings.log_level)
     torch.set_num_threads(thread_count(settings.threads))  # one rule with training: models/threads.py
     # oneDNN reads this when it first compiles a primitive (the first forward pass), so setting it here takes effect.

@@ -27,3 +27,5 @@ def configure_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # The app logs one structured line per request itself; uvicorn's own access lines would double it.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

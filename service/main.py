@@ -1,5 +1,6 @@
 """`uvicorn service.main:app`"""
 
 from service.app import create_app
+from service.settings import load_settings
 
-app = create_app()
+app = create_app(load_settings())

@@ -92,6 +92,12 @@ class ModelRegistry:
             self._serve(entry)
             logger.info("model ready", extra={"fields": {"model": entry.name, "device": str(self.device)}})
         self.all_tried = True
+        counts = {status.value: sum(e.status is status for e in self.entries.values()) for status in ModelStatus}
+        fields = {**counts, "device": str(self.device)}
+        if self.is_ready():
+            logger.info("ready: every artifact tried, each task's default model serving", extra={"fields": fields})
+        else:
+            logger.error("not ready: no model loaded, or a task's default model failed", extra={"fields": fields})
 
     def _serve(self, entry: ModelEntry) -> None:
         """Start the loaded model's batcher and bind each of its operations to it."""

@@ -4,7 +4,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -65,3 +65,15 @@ class Settings(BaseSettings):
     @cached_property
     def cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; a bad value stops the start with one line per fault, no traceback."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        faults = "; ".join(
+            f"RNNSERVE_{'_'.join(map(str, fault['loc'])).upper()}: {fault['msg'].removeprefix('Value error, ')}"
+            for fault in error.errors()
+        )
+        raise SystemExit(f"rnnserve: bad setting: {faults}") from None

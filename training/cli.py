@@ -36,4 +36,7 @@ def main(argv: list[str] | None = None) -> ModelCard | None:
     """Train and write the artifact; returns its card (None on the ranks other than 0 under torchrun)."""
     arguments = build_parser().parse_args(argv)
     torch.set_num_threads(thread_count(arguments.threads))  # the service's rule: models/threads.py
-    return train(arguments.trainer_from(arguments))
+    try:
+        return train(arguments.trainer_from(arguments))
+    except FileNotFoundError as error:  # a dataset that is not there: one line, and where to get it
+        raise SystemExit(f"error: {error}. See README.md, 'Data and retraining', for where to get the data.") from None

@@ -56,7 +56,7 @@ async def inference_context(
 ) -> Inference:
     settings: Settings = request.app.state.settings
     timeout = settings.request_timeout_s
-    if x_request_timeout is not None:
+    if x_request_timeout is not None and x_request_timeout.strip():  # an empty header is no header
         try:
             asked = float(x_request_timeout)
         except ValueError:

@@ -40,11 +40,14 @@ COPY artifacts/ artifacts/
 ENV RNNSERVE_ARTIFACTS_DIR=/app/artifacts \
     RNNSERVE_DEVICE=auto \
     RNNSERVE_DRAIN_TIMEOUT_S=20 \
-    RNNSERVE_LOG_LEVEL=info
+    RNNSERVE_LOG_LEVEL=info \
+    HOST=0.0.0.0 \
+    PORT=8000
 USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)"]
 STOPSIGNAL SIGTERM
-# On SIGTERM uvicorn refuses new connections and lets accepted requests finish for 20 s.
-CMD ["uvicorn", "service.main:app", "--host", "0.0.0.0", "--port", "8000", "--timeout-graceful-shutdown", "20", "--no-access-log"]
+# python -m service serves on $HOST:$PORT. On SIGTERM it refuses new work and gives admitted requests
+# RNNSERVE_DRAIN_TIMEOUT_S to finish; what still waits then gets a JSON 503 draining (service/drain.py).
+CMD ["python", "-m", "service"]

@@ -78,9 +78,8 @@ class MicroBatcher(Generic[ItemT, OutputT]):
         self._refusal: ServiceError | None = None  # once set (the drain closed), every submit fails with it
 
     def expected_wait(self) -> float:
-        """Seconds of queued work ahead of a new item. A kind not yet timed counts as the costliest known."""
-        fallback = max(self._seconds_per_unit.values(), default=0.0)
-        return sum(units * self._seconds_per_unit.get(kind, fallback) for kind, units in self._backlog.items())
+        """Seconds of queued work ahead of a new item. A kind not yet timed counts as free: never shed on a guess."""
+        return sum(units * self._seconds_per_unit.get(kind, 0.0) for kind, units in self._backlog.items())
 
     def _leave_backlog(self, entry: _Pending[ItemT, OutputT]) -> None:
         if entry in self._waiting:

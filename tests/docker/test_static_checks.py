@@ -43,6 +43,5 @@ def test_image_requirements_pin_what_pyproject_pins() -> None:
 def test_runtime_stage_serves_the_committed_artifacts_with_graceful_shutdown() -> None:
     assert stage_copies() == ["models/", "service/", "artifacts/"]
     assert stage_environment()["RNNSERVE_ARTIFACTS_DIR"] == "/app/artifacts"
-    command = stage_command()
-    assert command[:2] == ["uvicorn", "service.main:app"]
-    assert "--timeout-graceful-shutdown" in command
+    assert stage_command() == ["python", "-m", "service"]  # its drain follows RNNSERVE_DRAIN_TIMEOUT_S
+    assert stage_environment()["HOST"] == "0.0.0.0" and stage_environment()["PORT"] == "8000"

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from service.batching import MicroBatcher
-from service.errors import DeadlineExceeded, QueueFull
+from service.errors import DeadlineExceeded, Draining, QueueFull
 from service.metrics import Metrics
 
 
@@ -200,3 +200,84 @@ def test_a_request_that_cannot_start_before_its_deadline_is_refused_at_once() ->
     assert waited < 0.15 and answer == [2]  # refused well before its 0.2 s deadline
     assert dropped == pytest.approx(10 * 0.05, rel=0.5)
     assert 99 not in [item for batch in model.batches for item in batch]
+
+
+def test_a_batch_taken_up_by_its_thread_after_the_deadline_never_runs() -> None:
+    """A batch starts when the model's thread takes it up, not when it is gathered: the thread is busy
+    (another job), so the item's deadline passes first, and it is answered 504 without a forward."""
+    model = RecordingModel()
+
+    async def body() -> None:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            batcher: MicroBatcher[int, int] = MicroBatcher("m", "cpu", model, executor, Metrics(), 8, 0.001, 100)
+            batcher.start()
+            busy = threading.Event()
+            executor.submit(busy.wait, 5)  # the model's thread is held by something else
+            try:
+                with pytest.raises(DeadlineExceeded):
+                    await batcher.submit([1], time.monotonic() + 0.2)
+            finally:
+                busy.set()
+                await asyncio.sleep(0.1)
+                await batcher.stop()
+
+    asyncio.run(body())
+    assert model.batches == []
+
+
+def test_the_wait_estimate_counts_the_queued_work_by_kind_and_size() -> None:
+    """One slow perplexity batch must not make cheap next-word requests look expensive (the old per-model
+    average did), and a long text's queued units count for more than a short one's."""
+
+    def cost(item: tuple[str, int]) -> tuple[str, float]:
+        return item
+
+    def run(items: list[tuple[str, int]]) -> list[int]:
+        time.sleep(sum(0.002 * units if kind == "perplexity" else 0.00001 * units for kind, units in items))
+        return [units for _, units in items]
+
+    async def body() -> tuple[float, float, list[object]]:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            batcher: MicroBatcher[tuple[str, int], int] = MicroBatcher(
+                "lm", "cpu", run, executor, Metrics(), 64, 0.001, 1000, cost=cost
+            )
+            batcher.start()
+            try:
+                await batcher.submit([("perplexity", 100)], far())  # 0.2 s
+                await batcher.submit([("next-word", 10)], far())
+                flood = [batcher.submit([("next-word", 10)], time.monotonic() + 0.5) for _ in range(60)]
+                outcomes = await asyncio.gather(*flood, return_exceptions=True)
+                hold = asyncio.create_task(batcher.submit([("perplexity", 100)], far()))
+                await asyncio.sleep(0.01)  # the first long text is running; queue two more behind it
+                short = asyncio.create_task(batcher.submit([("perplexity", 5)], far()))
+                await asyncio.sleep(0)  # let it queue
+                short_wait = batcher.expected_wait()
+                long_ = asyncio.create_task(batcher.submit([("perplexity", 500)], far()))
+                await asyncio.sleep(0)
+                long_wait = batcher.expected_wait()
+                await asyncio.gather(hold, short, long_)
+                return short_wait, long_wait, outcomes
+            finally:
+                await batcher.stop()
+
+    short_wait, long_wait, outcomes = asyncio.run(body())
+    assert all(outcome == [10] for outcome in outcomes), [o for o in outcomes if o != [10]][:3]
+    assert 0 < short_wait < 0.05 and long_wait > 0.8  # 5 units against 5 + 500, at about 2 ms a unit
+
+
+def test_refusing_fails_waiting_items_and_new_ones_but_lets_started_ones_finish() -> None:
+    model = RecordingModel()
+    model.release.clear()
+
+    async def body(batcher: MicroBatcher) -> tuple[object, object, object]:
+        started = asyncio.create_task(batcher.submit([1], far()))
+        await asyncio.sleep(0.05)  # in its forward, held
+        waiting = asyncio.create_task(batcher.submit([2], far()))
+        await asyncio.sleep(0.05)
+        batcher.refuse(Draining("shutting down"))
+        model.release.set()
+        late = await asyncio.gather(batcher.submit([3], far()), return_exceptions=True)
+        return await started, (await asyncio.gather(waiting, return_exceptions=True))[0], late[0]
+
+    started, waiting, late = asyncio.run(with_batcher(model, body))
+    assert started == [2] and isinstance(waiting, Draining) and isinstance(late, Draining)

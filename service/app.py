@@ -5,6 +5,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import torch
 from fastapi import FastAPI
@@ -68,7 +69,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(v1)
     build_openapi = app.openapi
-    app.openapi = lambda: document_api_key(document_request_bodies(build_openapi()))  # type: ignore[method-assign]  # FastAPI's documented way
+    def build_documented_openapi() -> dict[str, Any]:
+        schema = document_request_bodies(build_openapi())
+        return document_api_key(schema) if settings.api_key is not None else schema  # the key only where one is set
+
+    app.openapi = build_documented_openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend it
     # Middleware added first runs innermost. The key check sits inside CORS, so that preflights (which carry no
     # key) are answered and a 401 still has CORS headers, and outside the app, so that it runs before the body is read.
     if settings.api_key is not None:

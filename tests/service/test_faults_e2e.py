@@ -26,10 +26,12 @@ PTB_LIKE = "the company said it expects a loss of about $ N million in the third
 
 
 @contextmanager
-def serve(artifacts: Path, **settings: str) -> Iterator[LiveServer]:
+def serve(artifacts: Path, log: Path | None = None, **settings: str) -> Iterator[LiveServer]:
+    """`python -m service` on a free loopback port; its log goes to `log` (a file: a pipe nobody reads would fill)."""
     port = free_port()
     env = {**os.environ, "RNNSERVE_ARTIFACTS_DIR": str(artifacts), "HOST": "127.0.0.1", "PORT": str(port), **settings}
-    process = subprocess.Popen([sys.executable, "-m", "service"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
+    process = subprocess.Popen([sys.executable, "-m", "service"], env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     server = LiveServer(f"http://127.0.0.1:{port}", process)
     try:
         wait_until_ok(f"{server.url}/readyz", 90, process)
@@ -38,6 +40,8 @@ def serve(artifacts: Path, **settings: str) -> Iterator[LiveServer]:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=30)
+        if log:
+            stderr.close()  # type: ignore[union-attr]
 
 
 def events_of(text: str) -> list[dict[str, object]]:
@@ -161,13 +165,12 @@ def test_broken_artifacts_beside_good_ones_are_failed_and_the_rest_serve(artifac
         assert httpx.post(f"{server.url}/v1/sentiment", json={"texts": ["great"]}).status_code == 200
 
 
-def test_the_console_says_where_it_listens_and_when_it_is_ready(artifacts_dir: Path) -> None:
-    with serve(artifacts_dir) as server:
+def test_the_console_says_where_it_listens_and_when_it_is_ready(artifacts_dir: Path, tmp_path: Path) -> None:
+    with serve(artifacts_dir, log=tmp_path / "server.log") as server:
         httpx.get(f"{server.url}/healthz")
         server.process.send_signal(signal.SIGTERM)
         server.process.wait(timeout=30)
-        assert server.process.stderr is not None
-        lines = [json.loads(line) for line in server.process.stderr.read().decode().splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines() if line.startswith("{")]
     messages = [line["message"] for line in lines]
     assert messages[0] == "listening" and lines[0]["url"] == server.url
     assert any(message.startswith("ready:") for message in messages)

@@ -118,11 +118,14 @@ def test_api_key_is_checked_before_the_body_is_read(make_client: ClientFactory) 
         assert client.post("/v1/sentiment", content=b'{"texts": [', headers=authorized).status_code == 422
 
 
-def test_openapi_declares_the_bearer_key_on_versioned_routes_only(client: TestClient) -> None:
-    schema = client.get("/openapi.json").json()
-    assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
-    assert schema["paths"]["/v1/sentiment"]["post"]["security"] == [{"apiKey": []}]
-    assert "security" not in schema["paths"]["/healthz"]["get"]
+def test_openapi_declares_the_bearer_key_on_versioned_routes_only_when_one_is_set(make_client: ClientFactory) -> None:
+    with make_client(api_key="s3cret") as client:
+        schema = client.get("/openapi.json").json()
+        assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+        assert schema["paths"]["/v1/sentiment"]["post"]["security"] == [{"apiKey": []}]
+        assert "security" not in schema["paths"]["/healthz"]["get"]
+    with make_client() as client:
+        assert "security" not in client.get("/openapi.json").json()["paths"]["/v1/sentiment"]["post"]
 
 
 def test_cors_preflight_is_answered_while_a_key_is_set(make_client: ClientFactory) -> None:

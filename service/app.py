@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(v1)
     build_openapi = app.openapi
+
     def build_documented_openapi() -> dict[str, Any]:
         schema = document_request_bodies(build_openapi())
         return document_api_key(schema) if settings.api_key is not None else schema  # the key only where one is set

@@ -73,6 +73,20 @@ def running_process(command: list[str], health_url: str, env: dict[str, str] | N
             os.killpg(process.pid, signal.SIGKILL)
 
 
+def session_cpu_seconds(session_id: int) -> float:
+    """CPU seconds of every live thread of every process in a session (a server and any workers it started),
+    from /proc/PID/task/TID/schedstat, which counts in nanoseconds (utime/stime count in 10 ms ticks)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[3]) != session_id:  # field 6: the session id
+                continue
+            total += sum(int(task.read_text().split()[0]) for task in stat.parent.glob("task/*/schedstat"))
+        except (OSError, ValueError):
+            continue  # the process or thread ended while we looked
+    return total / 1e9
+
+
 @dataclass
 class Server:
     url: str

@@ -57,13 +57,7 @@ class NextWordAPI(ls.LitAPI):
         return output
 
     def encode_response(self, output: Any) -> dict[str, Any]:
-        top = output.log_probs.exp().topk(5)
-        return {
-            "predictions": [
-                {"word": self.predictor.words[i], "probability": p}
-                for p, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
-            ]
-        }
+        return {"predictions": [{"word": self.predictor.words[i], "probability": p} for i, p in output.top[:5]]}
 
 
 if __name__ == "__main__":

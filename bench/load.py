@@ -4,9 +4,14 @@
             in arrival order in batches of min(c, --max-batch-size) and run through the serving
             predictor's forward (grouped by length as the server does); each request's latency is
             its batch's time.
+  floor     uvicorn + FastAPI answering a constant (bench/floor_server.py): what any FastAPI server pays
   (b) naive FastAPI doing one forward per request (bench/naive_server.py)
   (c) rnnserve as shipped (python -m service)
   (d) LitServe with its batching on the same predictors (bench/litserve_server.py), if installed
+
+Every cell also gives the server's CPU per request: its process's (and its workers') CPU seconds
+during the cell, from /proc, over the requests; for raw, this process's CPU over the forward loop.
+The last lines check the per-request overhead targets on this run's figures.
 
 Sentiment requests carry one real IMDB test review each; next-word requests carry the opening
 words of PTB test sentences. Every level sends --requests requests to loopback, then stops.
@@ -25,20 +30,33 @@ from typing import Any
 
 import torch
 
-from bench.common import REPO, data_dir, free_port, percentile, run_load, running_process, running_server, skip
+from bench.common import (
+    REPO,
+    data_dir,
+    free_port,
+    percentile,
+    run_load,
+    running_process,
+    running_server,
+    session_cpu_seconds,
+    skip,
+)
 from models.artifact import load_artifact
+from models.threads import thread_count
 from service.predictors.language_model import LanguageModelRunner
 from service.predictors.sentiment import SentimentPredictor, SentimentRunner
 from service.schemas.sentiment import SentimentRequest
 from training import imdb
 
-Result = tuple[float, float, float]  # p50 ms, p99 ms, requests per second
+Result = tuple[float, float, float, float]  # p50 ms, p99 ms, requests per second, server CPU ms per request
 
 
 def raw_ceiling(run_batch: Callable[[list[Any]], None], payloads: list[Any], concurrency: int, max_batch: int) -> Result:
+    """The forward alone, in this process; its CPU per request is this process's CPU time over the loop."""
     size = min(concurrency, max_batch)
     latencies: list[float] = []
     total = 0.0
+    cpu_began = time.process_time()
     for start in range(0, len(payloads), size):
         batch = payloads[start : start + size]
         began = time.perf_counter()
@@ -46,27 +64,63 @@ def raw_ceiling(run_batch: Callable[[list[Any]], None], payloads: list[Any], con
         elapsed = time.perf_counter() - began
         total += elapsed
         latencies.extend([elapsed * 1000] * len(batch))
-    return percentile(latencies, 50), percentile(latencies, 99), len(payloads) / total
+    cpu = (time.process_time() - cpu_began) * 1000 / len(payloads)
+    return percentile(latencies, 50), percentile(latencies, 99), len(payloads) / total, cpu
 
 
-def http_levels(url: str, path: str, bodies: list[dict[str, object]], levels: list[int]) -> dict[int, Result]:
+def http_levels(url: str, session: int, path: str, bodies: list[dict[str, object]], levels: list[int]) -> dict[int, Result]:
+    """Each concurrency level in turn; the server's CPU is read from /proc before and after each."""
     results = {}
     for concurrency in levels:
+        cpu_began = session_cpu_seconds(session)
         latencies, seconds = asyncio.run(run_load(url, path, bodies, concurrency))
-        results[concurrency] = (percentile(latencies, 50), percentile(latencies, 99), len(latencies) / seconds)
+        cpu = (session_cpu_seconds(session) - cpu_began) * 1000 / len(latencies)
+        results[concurrency] = (percentile(latencies, 50), percentile(latencies, 99), len(latencies) / seconds, cpu)
     return results
 
 
 def print_table(task: str, table: dict[str, dict[int, Result]], levels: list[int]) -> None:
-    print(f"\n{task}: p50 ms / p99 ms / requests per second")
-    print(f"{'system':10}" + "".join(f"{'c=' + str(c):>26}" for c in levels))
+    print(f"\n{task}: p50 ms / p99 ms / requests per second / server CPU ms per request")
+    print(f"{'system':10}" + "".join(f"{'c=' + str(c):>33}" for c in levels))
     for system, results in table.items():
-        cells = "".join(f"{results[c][0]:9.1f} {results[c][1]:7.1f} {results[c][2]:8.1f}" for c in levels)
+        cells = "".join(f"{r[0]:9.1f} {r[1]:7.1f} {r[2]:8.1f} {r[3]:6.2f}" for r in (results[c] for c in levels))
         print(f"{system:10}{cells}")
     ours = table["rnnserve"]
-    for other in [name for name in table if name != "rnnserve"]:
+    for other in [name for name in table if name not in ("rnnserve", "floor")]:
         ratios = "  ".join(f"c={c}: {ours[c][2] / table[other][c][2]:.2f}" for c in levels)
         print(f"throughput rnnserve / {other:8} {ratios}")
+
+
+def print_targets(table: dict[str, dict[str, dict[int, Result]]], levels: list[int]) -> None:
+    """The per-request overhead targets, checked on this run's figures."""
+    print("\ntargets (this run):")
+    checks = []
+    if 32 in levels:
+        nw = table["next-word"]
+        limit = nw["floor"][32][3] + nw["raw"][32][3] + 0.3
+        checks.append((f"next-word server CPU at c=32 {nw['rnnserve'][32][3]:.2f} ms <= floor {nw['floor'][32][3]:.2f} "
+                       f"+ raw {nw['raw'][32][3]:.2f} + 0.3 = {limit:.2f} ms", nw["rnnserve"][32][3] <= limit))  # fmt: skip
+        for task, share in (("next-word", 0.5), ("sentiment", 0.85)):
+            ratio = table[task]["rnnserve"][32][2] / table[task]["raw"][32][2]
+            checks.append((f"{task} throughput at c=32 {ratio:.2f} of raw >= {share}", ratio >= share))
+    if 1 in levels:
+        for task in ("next-word", "sentiment"):
+            ours, raw = table[task]["rnnserve"][1][0], table[task]["raw"][1][0]
+            checks.append((f"{task} p50 at c=1 {ours:.1f} ms <= raw {raw:.1f} + 1 ms", ours <= raw + 1))
+    for task in table:
+        if "litserve" in table[task]:
+            ahead = all(table[task]["rnnserve"][c][2] > table[task]["litserve"][c][2] for c in levels)
+            checks.append((f"{task}: ahead of LitServe at every concurrency", ahead))
+    for text, met in checks:
+        print(f"  [{'met' if met else 'NOT met'}] {text}")
+
+
+def served(
+    command: list[str], health_path: str, url_of: Callable[[int], str], spec: dict[str, Any], levels: list[int]
+) -> dict[int, Result]:
+    port = free_port()
+    with running_process([*command, "--port", str(port)], f"{url_of(port)}{health_path}") as process:
+        return http_levels(url_of(port), process.pid, spec["path"], spec["bodies"], levels)
 
 
 def main() -> None:
@@ -74,6 +128,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=256, help="requests per system and concurrency level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64], help="concurrency levels")
     parser.add_argument("--max-batch-size", type=int, default=32, help="batch size for (a), (c) and (d)")
+    parser.add_argument("--tasks", nargs="+", default=["sentiment", "next-word"], help="which tasks to load")
+    parser.add_argument("--systems", nargs="+", default=["floor", "naive", "rnnserve", "litserve"], help="which servers to load")
     args = parser.parse_args()
     imdb_dir, ptb_dir = data_dir(None, "imdb"), data_dir(None, "ptb")
     if imdb_dir is None or ptb_dir is None:
@@ -84,6 +140,7 @@ def main() -> None:
     sentences = [words for words in lines if len(words) > 4 and words[0] != "<unk>"]
     contexts = [" ".join(words[: rng.randint(2, min(20, len(words) - 1))]) for words in rng.sample(sentences, args.requests)]
 
+    torch.set_num_threads(thread_count())  # the server's rule, so the raw forward runs as the server's does
     sentiment = SentimentRunner(load_artifact(REPO / "artifacts" / "sentiment"), torch.device("cpu"))
     reviews_in = SentimentPredictor(sentiment)
     language = LanguageModelRunner(load_artifact(REPO / "artifacts" / "lm-ptb"), torch.device("cpu"))
@@ -103,28 +160,35 @@ def main() -> None:
             "payloads": contexts,
         },
     }
-    has_litserve = importlib.util.find_spec("litserve") is not None
-    print(f"{args.requests} requests per cell; CPU threads {torch.get_num_threads()}; client: asyncio + aiohttp, same machine")
-    for task, spec in tasks.items():
-        table: dict[str, dict[int, Result]] = {
-            "raw": {c: raw_ceiling(spec["raw"], spec["payloads"], c, args.max_batch_size) for c in args.concurrency}
-        }
-        port = free_port()
-        with running_process(
-            [sys.executable, "-m", "bench.naive_server", "--port", str(port)], f"http://127.0.0.1:{port}/healthz"
-        ):
-            table["naive"] = http_levels(f"http://127.0.0.1:{port}", spec["path"], spec["bodies"], args.concurrency)
-        with running_server(REPO / "artifacts", extra_env={"RNNSERVE_MAX_BATCH_SIZE": str(args.max_batch_size)}) as server:
-            table["rnnserve"] = http_levels(server.url, spec["path"], spec["bodies"], args.concurrency)
-        if has_litserve:
-            port = free_port()
-            command = [sys.executable, "-m", "bench.litserve_server", "--task", task, "--port", str(port),
-                       "--max-batch-size", str(args.max_batch_size)]  # fmt: skip
-            with running_process(command, f"http://127.0.0.1:{port}/health"):
-                table["litserve"] = http_levels(f"http://127.0.0.1:{port}", spec["path"], spec["bodies"], args.concurrency)
-        else:
-            print("(d) LitServe is not installed: pip install litserve==0.2.19 to include it")
+    systems = list(args.systems)
+    if "litserve" in systems and importlib.util.find_spec("litserve") is None:
+        print("(d) LitServe is not installed: pip install litserve==0.2.19 to include it")
+        systems.remove("litserve")
+    print(f"{args.requests} requests per cell; CPU threads {torch.get_num_threads()} (raw and rnnserve); "
+          "client: asyncio + aiohttp, same machine")  # fmt: skip
+    local = "http://127.0.0.1:{}".format
+    tables: dict[str, dict[str, dict[int, Result]]] = {}
+    for task in args.tasks:
+        spec = tasks[task]
+        table = {"raw": {c: raw_ceiling(spec["raw"], spec["payloads"], c, args.max_batch_size) for c in args.concurrency}}
+        for system in systems:
+            if system == "floor":
+                table["floor"] = served([sys.executable, "-m", "bench.floor_server"], "/healthz", local, spec, args.concurrency)
+            elif system == "naive":
+                table["naive"] = served([sys.executable, "-m", "bench.naive_server"], "/healthz", local, spec, args.concurrency)
+            elif system == "rnnserve":
+                with running_server(
+                    REPO / "artifacts", extra_env={"RNNSERVE_MAX_BATCH_SIZE": str(args.max_batch_size)}
+                ) as server:
+                    table["rnnserve"] = http_levels(server.url, server.pid, spec["path"], spec["bodies"], args.concurrency)
+            elif system == "litserve":
+                command = [sys.executable, "-m", "bench.litserve_server", "--task", task,
+                           "--max-batch-size", str(args.max_batch_size)]  # fmt: skip
+                table["litserve"] = served(command, "/health", local, spec, args.concurrency)
         print_table(task, table, args.concurrency)
+        tables[task] = table
+    if {"floor", "rnnserve"} <= set(systems) and set(args.tasks) == {"sentiment", "next-word"}:
+        print_targets(tables, args.concurrency)
 
 
 if __name__ == "__main__":

@@ -34,14 +34,8 @@ def build_app() -> FastAPI:
     @app.post("/v1/next-word")
     def next_word(body: dict[str, Any]) -> dict[str, Any]:
         (output,) = language.forward([language.next_word_item(language.context(body["text"], "text"))])
-        assert output.log_probs is not None  # a next-word item always comes back with them
-        top = output.log_probs.exp().topk(body.get("top_k", 5))
-        return {
-            "predictions": [
-                {"word": language.words[i], "probability": p}
-                for p, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
-            ]
-        }
+        assert output.top is not None  # a next-word item always comes back with its ranking
+        return {"predictions": [{"word": language.words[i], "probability": p} for i, p in output.top[: body.get("top_k", 5)]]}
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

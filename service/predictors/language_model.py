@@ -35,6 +35,7 @@ from service.predictors.base import (
     typed_network,
 )
 from service.schemas.language_model import (
+    MAX_TOP_K,
     NextWordRequest,
     NextWordResponse,
     PerplexityRequest,
@@ -56,9 +57,10 @@ class LMItem:
 
 @dataclass(frozen=True)
 class LMOutput:
-    log_probs: torch.Tensor | None  # (V,) after the last token, when no targets were given
+    log_probs: torch.Tensor | None  # (V,) after the last token: generation steps, which sample from it
     state: State | None
-    nll: float | None  # summed negative log-likelihood of the targets
+    nll: float | None  # summed negative log-likelihood of the targets: perplexity items
+    top: list[tuple[int, float]] | None = None  # next-word items: the MAX_TOP_K likeliest ids, <unk> and <eos> left out
 
 
 @dataclass(frozen=True)
@@ -144,8 +146,12 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
             nll = -(picked * real).sum(dim=1)  # (B,)
             return [LMOutput(None, None, value) for value in nll.tolist()]
         logits, _ = self.network(token_ids, last_positions=lengths - 1)  # (B, 1, V)
-        last = F.log_softmax(logits.float(), dim=-1)[:, 0].cpu()  # (B, V)
-        return [LMOutput(last[row], None, None) for row in range(len(items))]
+        # The ranking is done here for the whole batch, once: each request then takes its first top_k.
+        probabilities = F.log_softmax(logits.float(), dim=-1)[:, 0].exp()  # (B, V)
+        probabilities[:, [self.unk_id, self.eos_id]] = -1.0  # left out of the ranking, the rest not renormalized
+        top = probabilities.topk(min(MAX_TOP_K, probabilities.shape[-1]), dim=-1)  # (B, K), sorted
+        ranked = zip(top.indices.tolist(), top.values.tolist(), strict=True)
+        return [LMOutput(None, None, None, list(zip(ids, values, strict=True))) for ids, values in ranked]
 
     def _forward_exact(self, items: list[LMItem], fresh: bool) -> list[LMOutput]:
         token_ids = torch.tensor([item.token_ids for item in items], device=self.device)  # (B, T), all of one length
@@ -190,8 +196,8 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
         next_word, perplexity, generation = self.forward(
             [self.next_word_item(context), self.perplexity_item(context), generation_start]
         )
-        for output in (next_word, generation):
-            self.require_finite(output.log_probs if output.log_probs is not None else torch.tensor(float("nan")))
+        self.require_finite(torch.tensor([p for _, p in next_word.top or [(0, float("nan"))]]))
+        self.require_finite(generation.log_probs if generation.log_probs is not None else torch.tensor(float("nan")))
         self.require_finite(torch.tensor(perplexity.nll if perplexity.nll is not None else float("nan")))
 
     def example_request(self) -> dict[str, Any]:
@@ -218,15 +224,10 @@ class NextWordPredictor(Predictor[NextWordRequest, PreparedContext, LMOutput, Ne
     def postprocess(self, request: NextWordRequest, prepared: PreparedContext, outputs: list[LMOutput]) -> NextWordResponse:
         """The top-k words by the model's probabilities; <unk> and <eos> are left out of the ranking, not renormalized."""
         [output] = outputs
-        if output.log_probs is None:
-            raise RuntimeError("a next-word item came back without log-probabilities")
-        probabilities = output.log_probs.exp()
-        probabilities[[self.lm.unk_id, self.lm.eos_id]] = -1.0
-        top = probabilities.topk(request.top_k)
-        predictions = [
-            WordProbability(word=self.lm.words[i], probability=p)
-            for p, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
-        ]
+        if output.top is None:
+            raise RuntimeError("a next-word item came back without its ranking")
+        words = self.lm.words
+        predictions = [WordProbability(word=words[i], probability=p) for i, p in output.top[: request.top_k]]
         return NextWordResponse(
             model=self.card.name,
             version=self.card.version,

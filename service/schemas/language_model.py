@@ -5,6 +5,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.schemas.common import ModelName
 
 MAX_CONTEXT_CHARS = 2_000
+MAX_TOP_K = 50
 MAX_PERPLEXITY_CHARS = 20_000
 
 
@@ -16,7 +17,7 @@ class NextWordRequest(BaseModel):
     )
 
     text: str = Field(min_length=1, max_length=MAX_CONTEXT_CHARS, description="the context; normalized as PTB was")
-    top_k: int = Field(5, ge=1, le=50, description="how many next words to return")
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="how many next words to return")
     model: ModelName = None
 
 

@@ -8,15 +8,14 @@ one parse slot, so the event loop never runs many large parses back to back and 
 checks stay prompt while big forecasts arrive. The body has already passed the size and
 time limits of BodyLimitsMiddleware when it gets here.
 
-Routes take their body as `body: Annotated[Model, json_body(Model)]` and declare
-`openapi_extra=request_body(Model)`, so the OpenAPI document still shows the schema.
+Routes read their body with `read_body(request, Model)` and declare `openapi_extra=request_body(Model)`
+(through `inference_operation`), so the OpenAPI document still shows the schema.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
@@ -28,31 +27,26 @@ BodyT = TypeVar("BodyT", bound=BaseModel)
 _documented: dict[str, type[BaseModel]] = {}  # request models whose schemas the OpenAPI components need
 
 
-def json_body(model: type[BodyT]) -> Any:
-    """A dependency that yields the request body as `model`."""
-
-    async def read(request: Request) -> BodyT:
-        _check_content_type(request.headers.get("content-type", ""))
-        body = await request.body()
-        if not body:
-            raise InvalidInput("the request has no body: send a JSON object", [ErrorDetail(loc=["body"], msg="empty body")])
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise InvalidInput(
-                "the body is not valid UTF-8",
-                [ErrorDetail(loc=["body"], msg=f"invalid UTF-8 at byte {error.start}")],
-            ) from None
-        if len(body) <= LARGE_BODY_BYTES:
-            return _validate(model, body)
-        slot: asyncio.Semaphore = request.app.state.parse_slot
-        async with slot:
-            parsed = _validate(model, body)
-            await asyncio.sleep(0)  # let the requests queued behind this parse (health checks) run first
-            return parsed
-
-    read_body: Callable[[Request], Awaitable[BodyT]] = read
-    return Depends(read_body)
+async def read_body(request: Request, model: type[BodyT]) -> BodyT:
+    """The request's body as `model`; every fault is InvalidInput naming it."""
+    _check_content_type(request.headers.get("content-type", ""))
+    body = await request.body()
+    if not body:
+        raise InvalidInput("the request has no body: send a JSON object", [ErrorDetail(loc=["body"], msg="empty body")])
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidInput(
+            "the body is not valid UTF-8",
+            [ErrorDetail(loc=["body"], msg=f"invalid UTF-8 at byte {error.start}")],
+        ) from None
+    if len(body) <= LARGE_BODY_BYTES:
+        return _validate(model, body)
+    slot: asyncio.Semaphore = request.app.state.parse_slot
+    async with slot:
+        parsed = _validate(model, body)
+        await asyncio.sleep(0)  # let the requests queued behind this parse (health checks) run first
+        return parsed
 
 
 def _check_content_type(content_type: str) -> None:

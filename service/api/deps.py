@@ -1,21 +1,35 @@
-"""Dependencies shared by the routes, as Annotated aliases.
+"""What the routes share: the registry and metrics as dependencies, and one call that answers an inference.
 
-They are `async def` on purpose: FastAPI runs plain `def` dependencies in a thread pool,
-and that hop cost milliseconds per request.
+Inference routes take the bare Request and call `answer`: FastAPI then resolves no dependency
+and does not validate the response a second time (each cost a fraction of a millisecond a
+request; see bench/README.md). Their OpenAPI entries come from `inference_operation`.
 """
 
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Response
+from pydantic import BaseModel
 
 from service import pipeline
-from service.errors import InvalidInput
+from service.api.body import read_body, request_body
+from service.errors import ErrorDetail, InvalidInput
 from service.metrics import Metrics
-from service.predictors.base import OutputT, Predictor, PreparedT, RequestT, ResponseT
+from service.predictors.base import OutputT, Predictor, PreparedT
 from service.registry import ModelRegistry
+from service.schemas.common import ModelRequest
 from service.settings import Settings
+
+BodyT = TypeVar("BodyT", bound=ModelRequest)
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
+TIMEOUT_HEADER = {
+    "name": "X-Request-Timeout",
+    "in": "header",
+    "required": False,
+    "description": "seconds (a positive number); may only shorten the server's default deadline; empty means absent",
+    "schema": {"type": "string"},
+}
 
 
 async def get_registry(request: Request) -> ModelRegistry:
@@ -34,7 +48,7 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 @dataclass(frozen=True)
 class Inference:
-    """What an inference route needs, resolved by one dependency (each dependency costs ~0.1 ms a request)."""
+    """What an inference needs besides its body."""
 
     settings: Settings
     registry: ModelRegistry
@@ -42,29 +56,46 @@ class Inference:
     log_fields: dict[str, Any]  # sizes for this request's log line (never the inputs)
 
     async def answer(
-        self, kind: type[Predictor[RequestT, PreparedT, OutputT, ResponseT]], model: str | None, request: RequestT
-    ) -> ResponseT:
+        self, kind: type[Predictor[BodyT, PreparedT, OutputT, AnswerT]], model: str | None, request: BodyT
+    ) -> AnswerT:
         """Run `request` through the named model (or the task's default) as the operation `kind`."""
         return await pipeline.run(self.registry.resolve(model, kind), request, self.deadline, self.log_fields)
 
 
-async def inference_context(
-    request: Request,
-    x_request_timeout: Annotated[
-        str | None, Header(description="seconds; may only shorten the server's default deadline")
-    ] = None,
-) -> Inference:
+def inference_of(request: Request) -> Inference:
+    """The deadline: the server's default, or less if the client sends X-Request-Timeout."""
     settings: Settings = request.app.state.settings
     timeout = settings.request_timeout_s
-    if x_request_timeout is not None and x_request_timeout.strip():  # an empty header is no header
+    asked_for = request.headers.get("x-request-timeout", "").strip()
+    if asked_for:  # an empty header is no header
         try:
-            asked = float(x_request_timeout)
+            asked = float(asked_for)
         except ValueError:
             asked = float("nan")
         if not 0 < asked < float("inf"):
-            raise InvalidInput("X-Request-Timeout must be a positive number of seconds")
+            raise InvalidInput(
+                "X-Request-Timeout must be a positive number of seconds",
+                [ErrorDetail(loc=["header", "x-request-timeout"], msg="a positive number of seconds")],
+            )
         timeout = min(timeout, asked)
     return Inference(settings, request.app.state.registry, time.monotonic() + timeout, request.state.log_fields)
 
 
-InferenceDep = Annotated[Inference, Depends(inference_context)]
+def json_response(answer: BaseModel) -> Response:
+    """The answer as JSON, serialized once by pydantic (it was built and checked by its predictor)."""
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
+async def answer(
+    request: Request, kind: type[Predictor[BodyT, PreparedT, OutputT, AnswerT]], body_model: type[BodyT]
+) -> Response:
+    """Read the body as `body_model`, run it as the operation `kind`, and answer JSON."""
+    inference = inference_of(request)
+    body = await read_body(request, body_model)
+    result = await inference.answer(kind, body.model, body)
+    return json_response(result)
+
+
+def inference_operation(body_model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` of an inference route: its JSON body and the X-Request-Timeout header."""
+    return {**request_body(body_model), "parameters": [TIMEOUT_HEADER]}

@@ -10,6 +10,12 @@ ModelName = Annotated[
 ]
 
 
+class ModelRequest(BaseModel):
+    """Every inference request may name its model."""
+
+    model: ModelName = None
+
+
 class ModelInfo(BaseModel):
     name: str
     task: str | None

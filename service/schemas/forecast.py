@@ -4,7 +4,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from service.schemas.common import ModelName
+from service.schemas.common import ModelRequest
 
 MAX_HISTORY_ROWS = 10_000
 MAX_FEATURES = 32
@@ -15,7 +15,7 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Row = Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_FEATURES)]
 
 
-class ForecastRequest(BaseModel):
+class ForecastRequest(ModelRequest):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,  # JSON types as sent: "5" is not a number, "yes" not a boolean
@@ -42,7 +42,6 @@ class ForecastRequest(BaseModel):
         max_length=MAX_QUANTILES,
         description="interval levels to return, among the model's card `io.quantiles` (e.g. 0.1 and 0.9)",
     )
-    model: ModelName = None
 
     @field_validator("history")
     @classmethod

@@ -2,14 +2,14 @@
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas.common import ModelName
+from service.schemas.common import ModelRequest
 
 MAX_CONTEXT_CHARS = 2_000
 MAX_TOP_K = 50
 MAX_PERPLEXITY_CHARS = 20_000
 
 
-class NextWordRequest(BaseModel):
+class NextWordRequest(ModelRequest):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,  # JSON types as sent: "5" is not a number, "yes" not a boolean
@@ -18,7 +18,6 @@ class NextWordRequest(BaseModel):
 
     text: str = Field(min_length=1, max_length=MAX_CONTEXT_CHARS, description="the context; normalized as PTB was")
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="how many next words to return")
-    model: ModelName = None
 
 
 class WordProbability(BaseModel):
@@ -34,7 +33,7 @@ class NextWordResponse(BaseModel):
     unknown_words: list[str] = Field(description="context words outside the vocabulary (fed as <unk>)")
 
 
-class GenerateRequest(BaseModel):
+class GenerateRequest(ModelRequest):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,  # JSON types as sent: "5" is not a number, "yes" not a boolean
@@ -49,7 +48,6 @@ class GenerateRequest(BaseModel):
     top_k: int = Field(0, ge=0, le=10_000, description="sample among the k likeliest words; 0 means no cut")
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="same seed, same text; random when absent")
     stream: bool = Field(False, description="answer as server-sent events, one per token")
-    model: ModelName = None
 
 
 class GenerateResponse(BaseModel):
@@ -60,7 +58,7 @@ class GenerateResponse(BaseModel):
     seed: int = Field(description="the seed used (the request's, or the one drawn)")
 
 
-class PerplexityRequest(BaseModel):
+class PerplexityRequest(ModelRequest):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,  # JSON types as sent: "5" is not a number, "yes" not a boolean
@@ -68,7 +66,6 @@ class PerplexityRequest(BaseModel):
     )
 
     text: str = Field(min_length=1, max_length=MAX_PERPLEXITY_CHARS, description="text to score")
-    model: ModelName = None
 
 
 class PerplexityResponse(BaseModel):

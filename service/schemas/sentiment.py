@@ -4,13 +4,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas.common import ModelName
+from service.schemas.common import ModelRequest
 
 MAX_TEXTS = 64
 MAX_TEXT_CHARS = 20_000
 
 
-class SentimentRequest(BaseModel):
+class SentimentRequest(ModelRequest):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,  # JSON types as sent: "5" is not a number, "yes" not a boolean
@@ -20,7 +20,6 @@ class SentimentRequest(BaseModel):
     texts: list[Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]] = Field(
         min_length=1, max_length=MAX_TEXTS, description=f"1 to {MAX_TEXTS} texts of 1 to {MAX_TEXT_CHARS:,} characters"
     )
-    model: ModelName = None
 
 
 class SentimentResult(BaseModel):

@@ -1,15 +1,14 @@
 """POST /v1/forecast."""
 
-from typing import Annotated
+from fastapi import Request, Response
 
-from service.api.body import json_body, request_body
-from service.api.deps import InferenceDep
+from service.api.deps import answer, inference_operation
 from service.api.router import v1
 from service.predictors.forecast import ForecastPredictor
 from service.schemas.forecast import ForecastRequest, ForecastResponse
 
 
-@v1.post("/forecast", tags=["forecast"], openapi_extra=request_body(ForecastRequest))
-async def forecast(body: Annotated[ForecastRequest, json_body(ForecastRequest)], inference: InferenceDep) -> ForecastResponse:
+@v1.post("/forecast", tags=["forecast"], response_model=ForecastResponse, openapi_extra=inference_operation(ForecastRequest))
+async def forecast(request: Request) -> Response:
     """The next `horizon` values of the model's target after `history`, with conformal bounds for `quantiles`."""
-    return await inference.answer(ForecastPredictor, body.model, body)
+    return await answer(request, ForecastPredictor, ForecastRequest)

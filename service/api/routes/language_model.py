@@ -1,13 +1,13 @@
 """POST /v1/next-word, /v1/generate (optionally streamed) and /v1/perplexity."""
 
-from typing import Annotated
+from enum import Enum
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 
 from service import generation
-from service.api.body import json_body, request_body
-from service.api.deps import InferenceDep
+from service.api.body import read_body
+from service.api.deps import answer, inference_of, inference_operation, json_response
 from service.api.router import v1
 from service.predictors.language_model import GenerationPredictor, NextWordPredictor, PerplexityPredictor
 from service.schemas.language_model import (
@@ -19,38 +19,35 @@ from service.schemas.language_model import (
     PerplexityResponse,
 )
 
+TAGS: list[str | Enum] = ["language model"]
 STREAM_RESPONSE = {
     "content": {"text/event-stream": {"description": "with stream: one event per token, the last with generated_text"}}
 }
 
 
-@v1.post("/next-word", tags=["language model"], openapi_extra=request_body(NextWordRequest))
-async def predict_next_word(
-    body: Annotated[NextWordRequest, json_body(NextWordRequest)], inference: InferenceDep
-) -> NextWordResponse:
+@v1.post("/next-word", tags=TAGS, response_model=NextWordResponse, openapi_extra=inference_operation(NextWordRequest))
+async def predict_next_word(request: Request) -> Response:
     """The top-k next words after the context, with the model's probabilities."""
-    return await inference.answer(NextWordPredictor, body.model, body)
+    return await answer(request, NextWordPredictor, NextWordRequest)
 
 
-@v1.post("/perplexity", tags=["language model"], openapi_extra=request_body(PerplexityRequest))
-async def score_perplexity(
-    body: Annotated[PerplexityRequest, json_body(PerplexityRequest)], inference: InferenceDep
-) -> PerplexityResponse:
+@v1.post("/perplexity", tags=TAGS, response_model=PerplexityResponse, openapi_extra=inference_operation(PerplexityRequest))
+async def score_perplexity(request: Request) -> Response:
     """Perplexity of the text: exp of the mean NLL per token, the closing <eos> included."""
-    return await inference.answer(PerplexityPredictor, body.model, body)
+    return await answer(request, PerplexityPredictor, PerplexityRequest)
 
 
 @v1.post(
     "/generate",
-    tags=["language model"],
+    tags=TAGS,
     response_model=GenerateResponse,
     responses={200: STREAM_RESPONSE},
-    openapi_extra=request_body(GenerateRequest),
+    openapi_extra=inference_operation(GenerateRequest),
 )
-async def generate_text(
-    body: Annotated[GenerateRequest, json_body(GenerateRequest)], request: Request, inference: InferenceDep
-) -> GenerateResponse | StreamingResponse:
+async def generate_text(request: Request) -> Response:
     """Continue the prompt; with `stream`, as server-sent events (TGI's shape)."""
+    inference = inference_of(request)
+    body = await read_body(request, GenerateRequest)
     model = inference.registry.resolve(body.model, GenerationPredictor)
     seed = body.seed if body.seed is not None else generation.draw_seed()
     inference.log_fields["max_new_tokens"] = body.max_new_tokens
@@ -66,4 +63,4 @@ async def generate_text(
     if body.stream:
         first = await anext(tokens)  # a refusal before the first token keeps its real status and headers
         return StreamingResponse(generation.events(first, tokens, body.max_new_tokens), media_type="text/event-stream")
-    return await generation.collect(model, tokens, seed)
+    return json_response(await generation.collect(model, tokens, seed))

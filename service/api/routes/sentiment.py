@@ -1,17 +1,14 @@
 """POST /v1/sentiment."""
 
-from typing import Annotated
+from fastapi import Request, Response
 
-from service.api.body import json_body, request_body
-from service.api.deps import InferenceDep
+from service.api.deps import answer, inference_operation
 from service.api.router import v1
 from service.predictors.sentiment import SentimentPredictor
 from service.schemas.sentiment import SentimentRequest, SentimentResponse
 
 
-@v1.post("/sentiment", tags=["sentiment"], openapi_extra=request_body(SentimentRequest))
-async def classify_sentiment(
-    body: Annotated[SentimentRequest, json_body(SentimentRequest)], inference: InferenceDep
-) -> SentimentResponse:
+@v1.post("/sentiment", tags=["sentiment"], response_model=SentimentResponse, openapi_extra=inference_operation(SentimentRequest))
+async def classify_sentiment(request: Request) -> Response:
     """Classify each text as negative or positive, with both class probabilities."""
-    return await inference.answer(SentimentPredictor, body.model, body)
+    return await answer(request, SentimentPredictor, SentimentRequest)

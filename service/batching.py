@@ -76,6 +76,13 @@ class MicroBatcher(Generic[ItemT, OutputT]):
         self._backlog: dict[str, float] = {}  # units of the waiting items, per kind
         self._seconds_per_unit: dict[str, float] = {}  # moving average per kind, learnt from batches
         self._refusal: ServiceError | None = None  # once set (the drain closed), every submit fails with it
+        # Metric children resolved once: a label lookup costs microseconds, here paid per item otherwise.
+        labels = (name, device)
+        self._queue_depth = metrics.queue_depth.labels(name)
+        self._queue_wait = metrics.queue_wait.labels(*labels)
+        self._batch_size = metrics.batch_size.labels(*labels)
+        self._forward_seconds = metrics.forward_latency.labels(*labels)
+        self._item_seconds = metrics.item_latency.labels(*labels)
 
     def expected_wait(self) -> float:
         """Seconds of queued work ahead of a new item. A kind not yet timed counts as free: never shed on a guess."""
@@ -123,7 +130,7 @@ class MicroBatcher(Generic[ItemT, OutputT]):
             self._waiting.add(entry)
             self._backlog[entry.kind] = self._backlog.get(entry.kind, 0.0) + entry.units
             self._queue.put_nowait(entry)
-        self.metrics.queue_depth.labels(self.name).set(self._queue.qsize())
+        self._queue_depth.set(self._queue.qsize())
         futures = [entry.future for entry in pending]
         try:
             # Answer 504 at the deadline itself, not when the item reaches the head of a long queue.
@@ -148,7 +155,7 @@ class MicroBatcher(Generic[ItemT, OutputT]):
         loop = asyncio.get_running_loop()
         while True:
             batch = await self._gather()
-            self.metrics.queue_depth.labels(self.name).set(self._queue.qsize())
+            self._queue_depth.set(self._queue.qsize())
             live = [entry for entry in batch if not entry.future.done()]
             for entry in batch:
                 self._leave_backlog(entry)
@@ -168,9 +175,8 @@ class MicroBatcher(Generic[ItemT, OutputT]):
                 continue
             self._learn(ran, seconds)
             finished = time.monotonic()
-            labels = (self.name, self.device)
             for entry, result in zip(ran, results, strict=True):
-                self.metrics.item_latency.labels(*labels).observe(finished - entry.queued_at)
+                self._item_seconds.observe(finished - entry.queued_at)
                 if not entry.future.done():
                     entry.future.set_result(result)
 
@@ -180,15 +186,14 @@ class MicroBatcher(Generic[ItemT, OutputT]):
         ran = [entry for entry in live if entry.deadline >= now and not entry.future.done()]
         if not ran:
             return ran, [], 0.0
-        labels = (self.name, self.device)
         for entry in ran:
             entry.started = True
-            self.metrics.queue_wait.labels(*labels).observe(now - entry.queued_at)
-        self.metrics.batch_size.labels(*labels).observe(len(ran))
+            self._queue_wait.observe(now - entry.queued_at)
+        self._batch_size.observe(len(ran))
         started = time.perf_counter()
         results = self.run_batch([entry.item for entry in ran])
         seconds = time.perf_counter() - started
-        self.metrics.forward_latency.labels(*labels).observe(seconds)
+        self._forward_seconds.observe(seconds)
         return ran, results, seconds
 
     def _learn(self, ran: list[_Pending[ItemT, OutputT]], seconds: float) -> None:

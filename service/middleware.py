@@ -2,12 +2,13 @@
 
 import asyncio
 import logging
+import os
 import re
 import secrets
 import time
-import uuid
 from typing import Any
 
+from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,8 +17,16 @@ from service.errors import error_response
 from service.metrics import Metrics
 
 logger = logging.getLogger("rnnserve.access")
-REQUEST_ID_HEADER = "x-request-id"
+REQUEST_ID_HEADER = b"x-request-id"
 REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,128}")
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """One request header's raw value (names arrive lowercased), without building a dict of them all."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
 
 
 class RequestContextMiddleware:
@@ -26,17 +35,27 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Metric children per (route, method, status): a label lookup costs microseconds on every request.
+        self._counters: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def _observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        children = self._counters.get(key)
+        if children is None:
+            children = (self.metrics.requests.labels(route, method, str(status)), self.metrics.request_latency.labels(route))
+            self._counters[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        incoming = headers.get(REQUEST_ID_HEADER.encode(), b"")
+        incoming = header(scope, REQUEST_ID_HEADER) or b""
         # Kept as sent when it is 1-128 visible ASCII characters; anything else is replaced by a new id.
-        request_id = incoming.decode() if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        scope["state"]["log_fields"] = {}
+        request_id = incoming.decode() if REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
+        log_fields: dict[str, Any] = {}
+        scope.setdefault("state", {}).update(request_id=request_id, log_fields=log_fields)
         status = 500
         response_started = False
         started = time.perf_counter()
@@ -46,8 +65,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (REQUEST_ID_HEADER.encode(), request_id.encode())]
+                message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id.encode())]
             await send(message)
 
         try:
@@ -59,19 +77,17 @@ class RequestContextMiddleware:
                 await response(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - started
-            route = scope.get("route")
-            route_path = getattr(route, "path", "unmatched")
-            self.metrics.requests.labels(route_path, scope["method"], str(status)).inc()
-            self.metrics.request_latency.labels(route_path).observe(seconds)
-            fields: dict[str, Any] = {
-                "request_id": request_id,
-                "method": scope["method"],
-                "path": scope["path"],
-                "status": status,
-                "ms": round(seconds * 1000, 2),
-                **scope["state"]["log_fields"],  # sizes the route recorded; never the inputs themselves
-            }
-            logger.info("request", extra={"fields": fields})
+            self._observe(getattr(scope.get("route"), "path", "unmatched"), scope["method"], status, seconds)
+            if logger.isEnabledFor(logging.INFO):
+                fields = {
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round(seconds * 1000, 2),
+                    **log_fields,  # sizes the route recorded; never the inputs themselves
+                }
+                logger.info("request", extra={"fields": fields})
 
 
 def _guarded(path: str, prefixes: tuple[str, ...]) -> bool:
@@ -110,7 +126,7 @@ class ApiKeyMiddleware:
         if scope["type"] != "http" or not _guarded(scope["path"], self.prefixes):
             await self.app(scope, receive, send)
             return
-        authorization = dict(scope["headers"]).get(b"authorization", b"")
+        authorization = header(scope, b"authorization") or b""
         scheme, _, token = authorization.partition(b" ")
         if scheme.lower() == b"bearer" and secrets.compare_digest(token, self.expected):
             await self.app(scope, receive, send)
@@ -139,21 +155,22 @@ class BodyLimitsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             response = error_response(413, "payload_too_large", f"request body over {self.max_bytes} bytes")
             await response(scope, receive, send)
             return
         received = 0
         complete = False
-        deadline = time.monotonic() + self.timeout_s
+        deadline_at = asyncio.get_running_loop().time() + self.timeout_s
 
         async def limited_receive() -> Message:
             nonlocal received, complete
             if complete:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
+                async with asyncio.timeout_at(deadline_at):  # no task per read, unlike asyncio.wait_for
+                    message = await receive()
             except TimeoutError:
                 # An HTTPException raised here reaches the app's error handlers as the body is read.
                 raise HTTPException(408, f"the request body did not arrive within {self.timeout_s:g} s") from None

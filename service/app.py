@@ -59,6 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         # No 307 to the path with or without its trailing slash: its Location would be built from the client's Host.
         redirect_slashes=False,
+        # FastAPI's own OpenTelemetry hooks are off: rnnserve exports Prometheus metrics, and the hooks'
+        # per-request check for a configured provider cost about 5% of a request's CPU (bench/README.md).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.metrics = metrics

@@ -12,7 +12,7 @@ import torch
 
 from models.artifact import load_artifact
 from service.predictors.language_model import LanguageModelRunner
-from service.predictors.sentiment import PreparedText, SentimentPredictor, SentimentRunner
+from service.predictors.sentiment import SentimentOutput, SentimentPredictor, SentimentRunner
 from service.schemas.sentiment import SentimentRequest
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -30,14 +30,14 @@ class SentimentAPI(ls.LitAPI):
     def batch(self, inputs: list[Any]) -> list[Any]:
         return inputs
 
-    def predict(self, items: list[Any]) -> list[tuple[Any, list[float]]]:
-        return list(zip(items, self.runner.forward(items), strict=True))
+    def predict(self, items: list[Any]) -> list[SentimentOutput]:
+        return self.runner.forward(items)
 
     def unbatch(self, output: list[Any]) -> list[Any]:
         return output
 
-    def encode_response(self, output: tuple[PreparedText, list[float]]) -> dict[str, Any]:
-        return {"results": [self.predictor.result(*output).model_dump()]}
+    def encode_response(self, output: SentimentOutput) -> dict[str, Any]:
+        return {"results": [self.predictor.result(output.encoded, output.probabilities or []).model_dump()]}
 
 
 class NextWordAPI(ls.LitAPI):

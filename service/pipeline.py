@@ -52,6 +52,9 @@ async def run(
     log_fields.update(prepared.sizes)
     outputs = await model.batcher.submit(prepared.items, deadline)
     started = time.perf_counter()
-    response = model.predictor.postprocess(request, prepared, outputs)
+    try:
+        response = model.predictor.postprocess(request, prepared, outputs)
+    finally:
+        log_fields.update(prepared.sizes)  # postprocess may add what only the forward learnt (tokens)
     model.timers.postprocess.observe(time.perf_counter() - started)
     return response

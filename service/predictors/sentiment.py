@@ -25,13 +25,30 @@ Probabilities = list[float]  # one per class, in the card's label order
 
 
 @dataclass(frozen=True)
+class ReviewText:
+    """One text as the batcher carries it: tokenized with its batch, on the model's thread."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class PreparedText:
     token_ids: list[int]
     truncated: bool
     known_words: int  # tokens fed that the vocabulary has (words and punctuation marks)
 
 
-class SentimentRunner(ModelRunner[PreparedText, Probabilities]):
+@dataclass(frozen=True)
+class SentimentOutput:
+    encoded: PreparedText
+    probabilities: Probabilities | None  # None: the text had no token, or none the vocabulary knows
+
+
+class SentimentRunner(ModelRunner[ReviewText, SentimentOutput]):
+    """Tokenizes and classifies whole batches on the model's thread. The tokenizer's encode_batch releases
+    the GIL, so the event loop keeps answering while reviews (hundreds of words each) are tokenized; a text
+    that turns out empty or unknown is left out of the forward and comes back marked for a 422."""
+
     task = "sentiment"
 
     def __init__(self, artifact: Artifact, device: torch.device) -> None:
@@ -47,7 +64,16 @@ class SentimentRunner(ModelRunner[PreparedText, Probabilities]):
         self.pad_id: int = pad_id
         self.unk_id = self.tokenizer.token_to_id(self.io.unk_token)  # None: the vocabulary has no unknown-word token
 
-    def forward(self, items: list[PreparedText]) -> list[Probabilities]:
+    def forward(self, items: list[ReviewText]) -> list[SentimentOutput]:
+        encoded = self.encode([item.text for item in items])
+        judged = [index for index, text in enumerate(encoded) if text.known_words > 0]
+        probabilities = self.classify([encoded[index] for index in judged])
+        rows: list[Probabilities | None] = [None] * len(items)
+        for index, row in zip(judged, probabilities, strict=True):
+            rows[index] = row
+        return [SentimentOutput(text, row) for text, row in zip(encoded, rows, strict=True)]
+
+    def classify(self, items: list[PreparedText]) -> list[Probabilities]:
         """Class probabilities per item. Items are grouped by length first, so a short review never
         pays for a long one's padding (padded batches stay on the fast kernels; packing does not)."""
         results: list[Probabilities] = [[] for _ in items]
@@ -64,20 +90,25 @@ class SentimentRunner(ModelRunner[PreparedText, Probabilities]):
     def encode(self, texts: list[str]) -> list[PreparedText]:
         """Tokenize as in training and cut to max_length; count the tokens the vocabulary knows."""
         items = []
-        for encoding in self.tokenizer.encode_batch(texts):
+        # encode_batch releases the GIL but hands the texts to a thread pool: for a lone text, encode is quicker.
+        encodings = self.tokenizer.encode_batch(texts) if len(texts) > 1 else [self.tokenizer.encode(texts[0])]
+        for encoding in encodings:
             ids, truncated = truncate(encoding.ids, self.io.max_length, self.io.truncation)
             items.append(PreparedText(ids, truncated, sum(1 for token_id in ids if token_id != self.unk_id)))
         return items
 
-    def cost(self, item: PreparedText) -> tuple[str, float]:
-        return ("review", float(len(item.token_ids)))
+    def cost(self, item: ReviewText) -> tuple[str, float]:
+        return ("review", float(len(item.text)))  # characters: the tokens are counted on the model's thread
 
-    def predictors(self) -> list[Predictor[Any, Any, Probabilities, Any]]:
+    def predictors(self) -> list[Predictor[Any, Any, SentimentOutput, Any]]:
         return [SentimentPredictor(self)]
 
     def warmup(self) -> None:
-        texts = ["a short warm-up review", "another, somewhat longer, warm-up review " * 20]
-        self.require_finite(torch.tensor(self.forward(self.encode(texts))))
+        vocabulary = self.tokenizer.get_vocab()
+        known = " ".join(sorted(vocabulary, key=vocabulary.__getitem__)[2:40])  # words the model knows, past the specials
+        outputs = self.forward([ReviewText(known), ReviewText(f"{known} " * 12)])
+        classes = len(self.io.labels)
+        self.require_finite(torch.tensor([output.probabilities or [float("nan")] * classes for output in outputs]))
 
     def example_request(self) -> dict[str, Any]:
         return {
@@ -86,38 +117,34 @@ class SentimentRunner(ModelRunner[PreparedText, Probabilities]):
         }
 
 
-class SentimentPredictor(Predictor[SentimentRequest, Prepared[PreparedText], Probabilities, SentimentResponse]):
+class SentimentPredictor(Predictor[SentimentRequest, Prepared[ReviewText], SentimentOutput, SentimentResponse]):
     task = "sentiment"
 
     def __init__(self, runner: SentimentRunner) -> None:
         super().__init__(runner)
-        self.runner: SentimentRunner = runner
         self.io = runner.io
 
-    def preprocess(self, request: SentimentRequest) -> Prepared[PreparedText]:
-        """Tokenize as in training; a text with no tokens after normalization is invalid input."""
-        items = self.runner.encode(request.texts)
-        empty, unknown = [], []
-        for index, item in enumerate(items):
-            if not item.token_ids:
-                empty.append(ErrorDetail(loc=["body", "texts", index], msg="text is empty after normalization"))
-            elif item.known_words == 0:
-                unknown.append(ErrorDetail(loc=["body", "texts", index], msg="no word of the text is in the vocabulary"))
-        if empty:
-            raise InvalidInput("some texts have no words once markup and spaces are removed", empty)
-        if unknown:
-            raise InvalidInput("some texts have no word the model knows, so it cannot judge them", unknown)
-        sizes = {
-            "texts": len(request.texts),
-            "chars": sum(len(text) for text in request.texts),
-            "tokens": sum(len(item.token_ids) for item in items),
-        }
-        return Prepared(items, sizes)
+    def preprocess(self, request: SentimentRequest) -> Prepared[ReviewText]:
+        """The texts go to the batch as they are; tokenizing them is the model thread's work."""
+        sizes = {"texts": len(request.texts), "chars": sum(len(text) for text in request.texts)}
+        return Prepared([ReviewText(text) for text in request.texts], sizes)
 
     def postprocess(
-        self, request: SentimentRequest, prepared: Prepared[PreparedText], outputs: list[Probabilities]
+        self, request: SentimentRequest, prepared: Prepared[ReviewText], outputs: list[SentimentOutput]
     ) -> SentimentResponse:
-        results = [self.result(item, row) for item, row in zip(prepared.items, outputs, strict=True)]
+        """A text with no token, or none the vocabulary knows, makes the request a 422 naming it."""
+        prepared.sizes["tokens"] = sum(len(output.encoded.token_ids) for output in outputs)
+        empty = [index for index, output in enumerate(outputs) if not output.encoded.token_ids]
+        if empty:
+            details = [ErrorDetail(loc=["body", "texts", index], msg="text is empty after normalization") for index in empty]
+            raise InvalidInput("some texts have no words once markup and spaces are removed", details)
+        unknown = [index for index, output in enumerate(outputs) if output.probabilities is None]
+        if unknown:
+            details = [
+                ErrorDetail(loc=["body", "texts", index], msg="no word of the text is in the vocabulary") for index in unknown
+            ]
+            raise InvalidInput("some texts have no word the model knows, so it cannot judge them", details)
+        results = [self.result(output.encoded, output.probabilities or []) for output in outputs]
         return SentimentResponse(model=self.card.name, version=self.card.version, results=results)
 
     def result(self, item: PreparedText, probabilities: Probabilities) -> SentimentResult:

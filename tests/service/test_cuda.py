@@ -67,9 +67,9 @@ def test_sentiment_batched_equals_single_and_the_cpu_on_cuda() -> None:
     on_cuda, on_cpu = SentimentRunner(load_artifact(artifact_dir), CUDA), SentimentRunner(load_artifact(artifact_dir), CPU)
     items = SentimentPredictor(on_cuda).preprocess(SentimentRequest(texts=REVIEWS)).items
     batched = on_cuda.forward(items)
-    for item, row in zip(items, batched, strict=True):
-        assert row == pytest.approx(on_cuda.forward([item])[0], abs=1e-5)
-        assert row == pytest.approx(on_cpu.forward([item])[0], abs=1e-4)
+    for item, output in zip(items, batched, strict=True):
+        assert output.probabilities == pytest.approx(on_cuda.forward([item])[0].probabilities, abs=1e-5)
+        assert output.probabilities == pytest.approx(on_cpu.forward([item])[0].probabilities, abs=1e-4)
 
 
 def test_language_model_batched_equals_single_and_the_cpu_on_cuda() -> None:

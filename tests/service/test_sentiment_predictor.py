@@ -27,7 +27,7 @@ def test_forward_groups_by_length_and_answers_as_single_items(artifacts_dir: Pat
     batched = runner.forward(prepared)
     real = sum(real for real, _ in observed)
     total = sum(total for _, total in observed)
-    assert real == sum(len(item.token_ids) for item in prepared)
+    assert real == sum(len(output.encoded.token_ids) for output in batched)
     assert 1 - real / total < 0.5  # one padded batch of all four would be mostly padding
-    for item, row in zip(prepared, batched, strict=True):
-        assert row == pytest.approx(runner.forward([item])[0], abs=1e-5)
+    for item, output in zip(prepared, batched, strict=True):
+        assert output.probabilities == pytest.approx(runner.forward([item])[0].probabilities, abs=1e-5)

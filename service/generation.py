@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import torch
+from fastapi import Response
+from fastapi.responses import StreamingResponse
 
 from service import pipeline
 from service.errors import ErrorBody, ErrorResponse, ServiceError
-from service.pipeline import ReadyModel
+from service.pipeline import Inference, ReadyModel
 from service.predictors.base import Prepared
-from service.predictors.language_model import GenerationStep, LMItem, LMOutput, SampledToken
+from service.predictors.language_model import GenerationPredictor, GenerationStep, LMItem, LMOutput, SampledToken
 from service.schemas.language_model import GenerateRequest, GenerateResponse
 
 GenerationModel = ReadyModel[GenerationStep, Prepared[LMItem], LMOutput, SampledToken]
@@ -50,6 +52,23 @@ async def generate_tokens(
         # Later steps get a fresh deadline: the request's deadline bounds its wait for the first step.
         deadline = time.monotonic() + step_timeout_s
         step = step.after(token)
+
+
+async def respond(inference: Inference, body: GenerateRequest, disconnected: Callable[[], Awaitable[bool]]) -> Response:
+    """The whole answer to a generate request: JSON, or server-sent events when `stream` is asked."""
+    model = inference.registry.resolve(body.model, GenerationPredictor)
+    seed = body.seed if body.seed is not None else draw_seed()
+    inference.log_fields["max_new_tokens"] = body.max_new_tokens
+    step_timeout_s = inference.settings.request_timeout_s
+    first = first_step(body, seed)
+    tokens = generate_tokens(
+        model, first, body.max_new_tokens, inference.deadline, step_timeout_s, disconnected, inference.log_fields
+    )
+    if body.stream:
+        opening = await anext(tokens)  # a refusal before the first token keeps its real status and headers
+        return StreamingResponse(events(opening, tokens, body.max_new_tokens), media_type="text/event-stream")
+    answer = await collect(model, tokens, seed)
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 async def collect(model: GenerationModel, tokens: AsyncIterator[SampledToken], seed: int) -> GenerateResponse:

@@ -6,7 +6,7 @@ timed into a per-model Prometheus histogram (the batcher times the queue wait an
 
 import time
 from dataclasses import dataclass
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic
 
 from prometheus_client import Histogram
 
@@ -14,6 +14,10 @@ from models.artifact import ModelCard
 from service.batching import MicroBatcher
 from service.metrics import Metrics
 from service.predictors.base import OutputT, Predictor, PreparedT, RequestT, ResponseT
+from service.settings import Settings
+
+if TYPE_CHECKING:  # the registry builds this module's ReadyModels, so it is imported for types only
+    from service.registry import ModelRegistry
 
 
 @dataclass(frozen=True)
@@ -58,3 +62,19 @@ async def run(
         log_fields.update(prepared.sizes)  # postprocess may add what only the forward learnt (tokens)
     model.timers.postprocess.observe(time.perf_counter() - started)
     return response
+
+
+@dataclass(frozen=True)
+class Inference:
+    """What an inference needs besides its body: where models are, its deadline, its log line."""
+
+    settings: Settings
+    registry: "ModelRegistry"
+    deadline: float  # the monotonic time by which the forward pass must start
+    log_fields: dict[str, Any]  # sizes for this request's log line (never the inputs)
+
+    async def answer(
+        self, kind: type[Predictor[RequestT, PreparedT, OutputT, ResponseT]], model: str | None, request: RequestT
+    ) -> ResponseT:
+        """Run `request` through the named model (or the task's default) as the operation `kind`."""
+        return await run(self.registry.resolve(model, kind), request, self.deadline, self.log_fields)

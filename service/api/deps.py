@@ -6,16 +6,15 @@ request; see bench/README.md). Their OpenAPI entries come from `inference_operat
 """
 
 import time
-from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 
-from service import pipeline
 from service.api.body import read_body, request_body
 from service.errors import ErrorDetail, InvalidInput
 from service.metrics import Metrics
+from service.pipeline import Inference
 from service.predictors.base import OutputT, Predictor, PreparedT
 from service.registry import ModelRegistry
 from service.schemas.common import ModelRequest
@@ -44,22 +43,6 @@ async def get_metrics(request: Request) -> Metrics:
 
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-
-
-@dataclass(frozen=True)
-class Inference:
-    """What an inference needs besides its body."""
-
-    settings: Settings
-    registry: ModelRegistry
-    deadline: float  # the monotonic time by which the forward pass must start
-    log_fields: dict[str, Any]  # sizes for this request's log line (never the inputs)
-
-    async def answer(
-        self, kind: type[Predictor[BodyT, PreparedT, OutputT, AnswerT]], model: str | None, request: BodyT
-    ) -> AnswerT:
-        """Run `request` through the named model (or the task's default) as the operation `kind`."""
-        return await pipeline.run(self.registry.resolve(model, kind), request, self.deadline, self.log_fields)
 
 
 def inference_of(request: Request) -> Inference:

@@ -3,13 +3,12 @@
 from enum import Enum
 
 from fastapi import Request, Response
-from fastapi.responses import StreamingResponse
 
 from service import generation
 from service.api.body import read_body
-from service.api.deps import answer, inference_of, inference_operation, json_response
+from service.api.deps import answer, inference_of, inference_operation
 from service.api.router import v1
-from service.predictors.language_model import GenerationPredictor, NextWordPredictor, PerplexityPredictor
+from service.predictors.language_model import NextWordPredictor, PerplexityPredictor
 from service.schemas.language_model import (
     GenerateRequest,
     GenerateResponse,
@@ -48,19 +47,4 @@ async def generate_text(request: Request) -> Response:
     """Continue the prompt; with `stream`, as server-sent events (TGI's shape)."""
     inference = inference_of(request)
     body = await read_body(request, GenerateRequest)
-    model = inference.registry.resolve(body.model, GenerationPredictor)
-    seed = body.seed if body.seed is not None else generation.draw_seed()
-    inference.log_fields["max_new_tokens"] = body.max_new_tokens
-    tokens = generation.generate_tokens(
-        model,
-        generation.first_step(body, seed),
-        body.max_new_tokens,
-        inference.deadline,
-        inference.settings.request_timeout_s,
-        request.is_disconnected,
-        inference.log_fields,
-    )
-    if body.stream:
-        first = await anext(tokens)  # a refusal before the first token keeps its real status and headers
-        return StreamingResponse(generation.events(first, tokens, body.max_new_tokens), media_type="text/event-stream")
-    return json_response(await generation.collect(model, tokens, seed))
+    return await generation.respond(inference, body, request.is_disconnected)

@@ -78,8 +78,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return document_api_key(schema) if settings.api_key is not None else schema  # the key only where one is set
 
     app.openapi = build_documented_openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend it
-    # Middleware added first runs innermost. The key check sits inside CORS, so that preflights (which carry no
-    # key) are answered and a 401 still has CORS headers, and outside the app, so that it runs before the body is read.
+    add_middleware(app, settings, drain, metrics)
+    return app
+
+
+def add_middleware(app: FastAPI, settings: Settings, drain: Drain, metrics: Metrics) -> None:
+    """The request path's layers, outermost last: ids/metrics/log, drain, body limits, CORS, API key.
+
+    Middleware added first runs innermost. The key check sits inside CORS, so that preflights (which carry no
+    key) are answered and a 401 still has CORS headers, and outside the app, so that it runs before the body is read.
+    """
     if settings.api_key is not None:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value(), prefixes=API_PREFIXES)
     if settings.cors_origin_list:
@@ -92,4 +100,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitsMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     app.add_middleware(DrainingMiddleware, drain=drain, prefixes=API_PREFIXES)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)  # outermost: sees every response
-    return app

@@ -17,10 +17,15 @@ def truncate(ids: list[int], max_length: int, side: Truncation) -> tuple[list[in
     return (ids[-max_length:] if side == "pre" else ids[:max_length]), True
 
 
-def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad to the longest sequence: token_ids (B, T) int64 and lengths (B,) int64."""
+def pad_batch(sequences: list[list[int]], pad_id: int, multiple: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad to the longest sequence, rounded up to `multiple`: token_ids (B, T) int64 and lengths (B,) int64.
+
+    Serving rounds T up so that fewer distinct shapes reach oneDNN, whose primitive cache holds
+    RNNSERVE_ONEDNN_CACHE_CAPACITY of them: a miss recompiles the LSTM for the new shape.
+    """
     lengths = torch.tensor([len(sequence) for sequence in sequences], dtype=torch.long)
-    token_ids = torch.full((len(sequences), int(lengths.max())), pad_id, dtype=torch.long)
+    longest = int(lengths.max())
+    token_ids = torch.full((len(sequences), -(-longest // multiple) * multiple), pad_id, dtype=torch.long)
     for row, sequence in enumerate(sequences):
         token_ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
     return token_ids, lengths

@@ -22,6 +22,9 @@ from service.predictors.base import (
 from service.schemas.sentiment import SentimentRequest, SentimentResponse, SentimentResult
 
 Probabilities = list[float]  # one per class, in the card's label order
+# Padded lengths are rounded up to this: 64 lengths up to 512 tokens instead of 512, so oneDNN's primitive cache
+# keeps its LSTM kernels (measured at c=1: a miss per new length cost about 0.5 ms of CPU a review).
+SHAPE_MULTIPLE = 8
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,8 @@ class SentimentRunner(ModelRunner[ReviewText, SentimentOutput]):
         pays for a long one's padding (padded batches stay on the fast kernels; packing does not)."""
         results: list[Probabilities] = [[] for _ in items]
         for group in group_by_length([len(item.token_ids) for item in items], GROUP_LENGTH_RATIO):
-            token_ids, lengths = pad_batch([items[i].token_ids for i in group], self.pad_id)  # (b, T), (b,)
+            sequences = [items[i].token_ids for i in group]
+            token_ids, lengths = pad_batch(sequences, self.pad_id, SHAPE_MULTIPLE)  # (b, T), (b,)
             self.observe_padding(int(lengths.sum()), token_ids.numel())
             with torch.inference_mode():
                 logits = self.network(token_ids.to(self.device), lengths.to(self.device))  # (b, classes)

@@ -130,13 +130,17 @@ def train(trainer: Trainer[Any]) -> ModelCard | None:
         trainer.setup()
         trainer.train_model = distributed.wrap(trainer.model, trainer.world, trainer.device)
         fit = fit_epochs(trainer)
-        if not trainer.world.is_main:
-            return None
-        trainer.model.eval()
-        finished = trainer.finish(fit)
-        write_artifact(config.out, finished.card, trainer.model, finished.tokenizer, finished.pictures)
-        print(f"wrote {config.out}: " + json.dumps(finished.card.metrics))
-        return finished.card
+        card = None
+        if trainer.world.is_main:
+            trainer.model.eval()
+            finished = trainer.finish(fit)
+            write_artifact(config.out, finished.card, trainer.model, finished.tokenizer, finished.pictures)
+            print(f"wrote {config.out}: " + json.dumps(finished.card.metrics))
+            card = finished.card
+        # Every rank leaves together: a rank that tore down its process group while rank 0 was still testing
+        # sometimes died with SIGABRT in gloo's threads (1 run in 6 here), failing the whole torchrun.
+        distributed.barrier(trainer.world)
+        return card
     finally:
         distributed.leave(trainer.world)
 

@@ -16,41 +16,11 @@ class Metrics:
             "rnnserve_request_seconds", "HTTP request latency", ["route"], buckets=LATENCY_BUCKETS, registry=self.registry
         )
         # The stages of one inference, per model: preprocess -> queue wait -> forward -> postprocess (KServe's pre/predict/post).
-        self.preprocess_latency = Histogram(
-            "rnnserve_preprocess_seconds",
-            "one request's preprocessing (validation against the card, tokenization)",
-            ["model", "device"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.postprocess_latency = Histogram(
-            "rnnserve_postprocess_seconds",
-            "one request's postprocessing (shaping the outputs into the response)",
-            ["model", "device"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.forward_latency = Histogram(
-            "rnnserve_forward_seconds",
-            "one batched forward pass",
-            ["model", "device"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.queue_wait = Histogram(
-            "rnnserve_queue_wait_seconds",
-            "time from queueing to the forward pass",
-            ["model", "device"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.item_latency = Histogram(
-            "rnnserve_item_seconds",
-            "time from queueing to the answer, per batched item",
-            ["model", "device"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+        self.preprocess_latency = self._per_model("preprocess", "one request's preprocessing (validation, tokenization)")
+        self.postprocess_latency = self._per_model("postprocess", "one request's postprocessing (shaping the response)")
+        self.forward_latency = self._per_model("forward", "one batched forward pass")
+        self.queue_wait = self._per_model("queue_wait", "time from queueing to the forward pass")
+        self.item_latency = self._per_model("item", "time from queueing to the answer, per batched item")
         self.batch_size = Histogram(
             "rnnserve_batch_size", "items per forward pass", ["model", "device"], buckets=BATCH_BUCKETS, registry=self.registry
         )
@@ -61,3 +31,9 @@ class Metrics:
             registry=self.registry,
         )
         self.queue_depth = Gauge("rnnserve_queue_depth", "items waiting for a forward pass", ["model"], registry=self.registry)
+
+    def _per_model(self, stage: str, description: str) -> Histogram:
+        """`rnnserve_<stage>_seconds`, labelled by model and device."""
+        return Histogram(
+            f"rnnserve_{stage}_seconds", description, ["model", "device"], buckets=LATENCY_BUCKETS, registry=self.registry
+        )

@@ -21,8 +21,6 @@ import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from models import architectures
-from models.artifact import FORMAT_VERSION, ModelCard
 from models.card_io import ForecastIO, ForecastScaling
 from models.forecaster import Forecaster, ForecasterConfig, MultiStep, normalize_window
 from training import distributed, forecast_data
@@ -30,8 +28,7 @@ from training.conformal import DEFAULT_QUANTILES, conformal_offsets
 from training.forecast_data import SeriesSet, part_windows
 from training.forecast_eval import calibration_residuals, evaluate, format_rows
 from training.loop import EpochStats, Finished, Fit, RunConfig, Trainer
-from training.plots import forecast_png, loss_curves_png
-from training.provenance import now_iso, training_record, weights_version
+from training.plots import forecast_png
 
 # Per preset: context length, most horizon, multi-step mode, loss, and the stride between
 # validation and calibration origins (recursive rollouts are long, so those are spaced out).
@@ -304,24 +301,15 @@ class ForecastTrainer(Trainer[Forecaster]):
         )
         evaluation = evaluate(self.model, self.series_set, io)
         print(format_rows(evaluation.rows))
-        card = ModelCard(
-            format=FORMAT_VERSION,
-            name=config.name,
-            version=weights_version(self.model),
-            task="forecast",
-            arch=architectures.describe(self.model),
+        card = self.card(
+            fit,
+            "forecast",
             io=io,
             license=LICENSES[config.preset],
             metrics={**evaluation.metrics, "validation_loss": round(fit.best_loss, 5)},
             data=self._data_record(),
-            training=training_record(config, fit, self.world),
-            created=now_iso(),
         )
-        pictures = {
-            "curves.png": loss_curves_png(
-                fit.history["train_loss"], fit.history["validation_loss"], f"{config.name}: {self.preset['loss']} loss"
-            )
-        }
+        pictures = self.loss_curves(fit, f"{self.preset['loss']} loss")
         if evaluation.picture is not None:
             pictures["forecast.png"] = forecast_png(evaluation.picture)
         return Finished(card, None, pictures)

@@ -11,8 +11,6 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from models import architectures
-from models.artifact import FORMAT_VERSION, ModelCard
 from models.card_io import LanguageModelIO
 from models.language_model import CellType, LanguageModel, LanguageModelConfig, State
 from training import distributed
@@ -20,8 +18,6 @@ from training.corpus import Corpus, batchify, bptt_windows, load_corpus
 from training.early_stopping import EarlyStopping
 from training.lm_tokenizer import EOS, UNK, build_ptb_tokenizer, build_wikitext_tokenizer
 from training.loop import EpochStats, Finished, Fit, RunConfig, Trainer
-from training.plots import loss_curves_png
-from training.provenance import now_iso, training_record, weights_version
 
 EVAL_STREAMS = 10  # the usual PTB evaluation batch size (Zaremba et al., pytorch/examples)
 
@@ -198,12 +194,9 @@ class LanguageModelTrainer(Trainer[LanguageModel]):
         test_loss = evaluate(self.model, self.test_data, config.bptt)
         print(f"best epoch {fit.best_epoch}: validation ppl {math.exp(fit.best_loss):.2f}, test ppl {math.exp(test_loss):.2f}")
         ptb = config.corpus == "ptb"
-        card = ModelCard(
-            format=FORMAT_VERSION,
-            name=config.name,
-            version=weights_version(self.model),
-            task="language-model",
-            arch=architectures.describe(self.model),
+        card = self.card(
+            fit,
+            "language-model",
             io=LanguageModelIO(
                 corpus=config.corpus,
                 eos_token=EOS,
@@ -224,11 +217,8 @@ class LanguageModelTrainer(Trainer[LanguageModel]):
                 "vocabulary": len(self.corpus.vocabulary),
                 "sha256": self.corpus.files,
             },
-            training=training_record(config, fit, self.world),
-            created=now_iso(),
         )
-        curves = loss_curves_png(fit.history["train_loss"], fit.history["validation_loss"], f"{config.name}: NLL per token")
-        return Finished(card, self.tokenizer, {"curves.png": curves})
+        return Finished(card, self.tokenizer, self.loss_curves(fit, "NLL per token"))
 
 
 def trainer_from(arguments: argparse.Namespace) -> LanguageModelTrainer:

@@ -20,12 +20,15 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
-from models.artifact import ModelCard, write_artifact
+from models import architectures
+from models.artifact import FORMAT_VERSION, ModelCard, Task, write_artifact
+from models.card_io import CardIO
 from training import distributed
 from training.checkpoint import resume, save_epoch
 from training.distributed import World
 from training.early_stopping import EarlyStopping
-from training.provenance import seed_everything
+from training.plots import loss_curves_png
+from training.provenance import now_iso, seed_everything, training_record, weights_version
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +121,27 @@ class Trainer(ABC, Generic[NetworkT]):
     @abstractmethod
     def finish(self, fit: Fit) -> Finished:
         """Test the best weights (already loaded, in eval mode, on the training device) and describe them in a card."""
+
+    def card(self, fit: Fit, task: Task, io: CardIO, license: str, metrics: dict[str, float], data: dict[str, Any]) -> ModelCard:
+        """The card of the trained model: the task's parts given, the rest (version, arch, training record) alike for all."""
+        return ModelCard(
+            format=FORMAT_VERSION,
+            name=self.config.name,
+            version=weights_version(self.model),
+            task=task,
+            arch=architectures.describe(self.model),
+            io=io,
+            license=license,
+            metrics=metrics,
+            data=data,
+            training=training_record(self.config, fit, self.world),
+            created=now_iso(),
+        )
+
+    def loss_curves(self, fit: Fit, loss: str) -> dict[str, bytes]:
+        """curves.png: train and validation loss per epoch."""
+        curves = loss_curves_png(fit.history["train_loss"], fit.history["validation_loss"], f"{self.config.name}: {loss}")
+        return {"curves.png": curves}
 
 
 def train(trainer: Trainer[Any]) -> ModelCard | None:

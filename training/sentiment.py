@@ -11,8 +11,6 @@ from tokenizers import Tokenizer
 from torch import nn
 from tqdm import tqdm
 
-from models import architectures
-from models.artifact import FORMAT_VERSION, ModelCard
 from models.card_io import SentimentIO
 from models.sentiment import CellType, Pooling, SentimentClassifier, SentimentConfig
 from models.text import Truncation, pad_batch, truncate
@@ -20,8 +18,6 @@ from training import distributed, imdb
 from training.buckets import bucketed_batches
 from training.distributed import World
 from training.loop import EpochStats, Finished, Fit, RunConfig, Trainer
-from training.plots import loss_curves_png
-from training.provenance import now_iso, training_record, weights_version
 from training.text_tokenizer import PAD, build_review_tokenizer
 
 LABELS = ["negative", "positive"]
@@ -233,12 +229,9 @@ class SentimentTrainer(Trainer[SentimentClassifier]):
         total, correct, seen = score(self.model, self.test_part, bucketed_batches(self.test_part.lengths, 256, None), self.device)
         test_loss, test_accuracy = total / seen, correct / seen
         print(f"best epoch {fit.best_epoch}: test accuracy {test_accuracy:.4f}, test loss {test_loss:.4f}")
-        card = ModelCard(
-            format=FORMAT_VERSION,
-            name=config.name,
-            version=weights_version(self.model),
-            task="sentiment",
-            arch=architectures.describe(self.model),
+        card = self.card(
+            fit,
+            "sentiment",
             io=SentimentIO(labels=LABELS, max_length=config.max_length, truncation=config.truncation, pad_token=PAD),
             license="IMDB Large Movie Review Dataset (Maas et al. 2011): no explicit license; research use, cite the paper",
             metrics={
@@ -257,11 +250,8 @@ class SentimentTrainer(Trainer[SentimentClassifier]):
                 "validation_from": "train (random, seeded); test never seen in training",
                 "sha256": self.files,
             },
-            training=training_record(config, fit, self.world),
-            created=now_iso(),
         )
-        curves = loss_curves_png(fit.history["train_loss"], fit.history["validation_loss"], f"{config.name}: cross-entropy")
-        return Finished(card, self.tokenizer, {"curves.png": curves})
+        return Finished(card, self.tokenizer, self.loss_curves(fit, "cross-entropy"))
 
 
 def trainer_from(arguments: argparse.Namespace) -> SentimentTrainer:

@@ -30,6 +30,9 @@ from service.predictors.base import (
     ModelRunner,
     Predictor,
     Prepared,
+    PreparedT,
+    RequestT,
+    ResponseT,
     group_by_length,
     typed_io,
     typed_network,
@@ -211,13 +214,17 @@ class PreparedContext(Prepared[LMItem]):
     context: Context  # the words fed, for the response
 
 
-class NextWordPredictor(Predictor[NextWordRequest, PreparedContext, LMOutput, NextWordResponse]):
+class LanguageModelOperation(Predictor[RequestT, PreparedT, LMOutput, ResponseT]):
+    """An operation over the language model's runner: next word, perplexity or one generation step."""
+
     task = "language-model"
 
     def __init__(self, runner: LanguageModelRunner) -> None:
         super().__init__(runner)
         self.lm = runner
 
+
+class NextWordPredictor(LanguageModelOperation[NextWordRequest, PreparedContext, NextWordResponse]):
     def preprocess(self, request: NextWordRequest) -> PreparedContext:
         context = self.lm.context(request.text, "text")
         sizes = {"chars": len(request.text), "tokens": len(context.token_ids)}
@@ -239,13 +246,7 @@ class NextWordPredictor(Predictor[NextWordRequest, PreparedContext, LMOutput, Ne
         )
 
 
-class PerplexityPredictor(Predictor[PerplexityRequest, Prepared[LMItem], LMOutput, PerplexityResponse]):
-    task = "language-model"
-
-    def __init__(self, runner: LanguageModelRunner) -> None:
-        super().__init__(runner)
-        self.lm = runner
-
+class PerplexityPredictor(LanguageModelOperation[PerplexityRequest, Prepared[LMItem], PerplexityResponse]):
     def preprocess(self, request: PerplexityRequest) -> Prepared[LMItem]:
         item = self.lm.perplexity_item(self.lm.context(request.text, "text"))
         return Prepared([item], {"chars": len(request.text), "tokens": len(item.token_ids)})
@@ -287,14 +288,8 @@ class GenerationStep:
         return replace(self, previous=token)
 
 
-class GenerationPredictor(Predictor[GenerationStep, Prepared[LMItem], LMOutput, SampledToken]):
+class GenerationPredictor(LanguageModelOperation[GenerationStep, Prepared[LMItem], SampledToken]):
     """Generation runs this pipeline once per new token; each step is one batcher item."""
-
-    task = "language-model"
-
-    def __init__(self, runner: LanguageModelRunner) -> None:
-        super().__init__(runner)
-        self.lm = runner
 
     def preprocess(self, request: GenerationStep) -> Prepared[LMItem]:
         """The first step feeds the prompt after an implicit <eos> (an empty prompt starts a new sentence)."""

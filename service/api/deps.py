@@ -80,5 +80,7 @@ async def answer(
 
 
 def inference_operation(body_model: type[BaseModel]) -> dict[str, Any]:
-    """`openapi_extra` of an inference route: its JSON body and the X-Request-Timeout header."""
-    return {**request_body(body_model), "parameters": [TIMEOUT_HEADER]}
+    """`openapi_extra` of an inference route: its JSON body, the X-Request-Timeout header, and
+    `x-retry-safe`: the call changes nothing on the server, so a balancer may resend the POST to another
+    replica after a 503 or a cut connection (docker/nginx/default.conf.template does)."""
+    return {**request_body(body_model), "parameters": [TIMEOUT_HEADER], "x-retry-safe": True}

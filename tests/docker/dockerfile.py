@@ -1,6 +1,7 @@
-"""Read what the Dockerfile's runtime stage sets, so the image-equivalent test runs exactly that."""
+"""Read the Dockerfile's stages, so the static checks test what the image really sets."""
 
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -8,8 +9,8 @@ REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
 
 
-def runtime_stage(stage: str = "runtime") -> list[str]:
-    """The instructions of one stage, continuation lines joined."""
+def instructions() -> list[str]:
+    """Every instruction, comments dropped and continuation lines joined."""
     lines, current = [], ""
     for raw in DOCKERFILE.read_text().splitlines():
         if raw.strip().startswith("#") or not raw.strip():
@@ -18,14 +19,32 @@ def runtime_stage(stage: str = "runtime") -> list[str]:
         if not raw.rstrip().endswith("\\"):
             lines.append(current.strip())
             current = ""
-    start = next(i for i, line in enumerate(lines) if line.upper().startswith("FROM ") and line.endswith(f" AS {stage}"))
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].upper().startswith("FROM ")), len(lines))
-    return lines[start:end]
+    return lines
+
+
+def stages() -> dict[str, list[str]]:
+    """Stage name -> its instructions (FROM line first), in file order."""
+    found: dict[str, list[str]] = {}
+    for line in instructions():
+        if line.upper().startswith("FROM "):
+            found[line.split()[-1]] = [line]
+        elif found:
+            found[next(reversed(found))].append(line)
+    return found
+
+
+def stage_dependencies(stage: str) -> set[str]:
+    """The stages `stage` is built from (its FROM and COPY --from), transitively."""
+    every = stages()
+    direct = {every[stage][0].split()[1]}
+    direct |= {match for line in every[stage] for match in re.findall(r"--from=(\S+)", line)}
+    direct &= set(every)
+    return direct | {indirect for name in direct for indirect in stage_dependencies(name)}
 
 
 def stage_environment(stage: str = "runtime") -> dict[str, str]:
     environment: dict[str, str] = {}
-    for line in runtime_stage(stage):
+    for line in stages()[stage]:
         if line.upper().startswith("ENV "):
             for pair in shlex.split(line[4:]):
                 key, _, value = pair.partition("=")
@@ -34,10 +53,10 @@ def stage_environment(stage: str = "runtime") -> dict[str, str]:
 
 
 def stage_command(stage: str = "runtime") -> list[str]:
-    command = [line for line in runtime_stage(stage) if line.upper().startswith("CMD ")][-1]
+    command = [line for line in stages()[stage] if line.upper().startswith("CMD ")][-1]
     return list(json.loads(command[4:]))
 
 
 def stage_copies(stage: str = "runtime") -> list[str]:
     """Sources of the stage's plain COPY instructions (not COPY --from)."""
-    return [line.split()[1] for line in runtime_stage(stage) if line.startswith("COPY ") and "--from" not in line]
+    return [line.split()[1] for line in stages()[stage] if line.startswith("COPY ") and "--from" not in line]

@@ -1,5 +1,7 @@
-"""Checks that need no Docker engine: hadolint, compose validation, pins shared with pyproject."""
+"""Checks that need no Docker engine: hadolint, compose validation, pins shared with pyproject, the stage
+order, the drain against `docker stop`, and the balancer's retry list against the API."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -8,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.docker.dockerfile import REPO, stage_command, stage_copies, stage_environment
+from service.__main__ import DRAIN_MARGIN_S
+from service.app import create_app
+from service.settings import Settings
+from tests.docker.dockerfile import REPO, stage_command, stage_copies, stage_dependencies, stage_environment, stages
 
 HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
 COMPOSE = shutil.which("docker-compose")
@@ -40,8 +45,30 @@ def test_image_requirements_pin_what_pyproject_pins() -> None:
     assert requirement_lines(REPO / "docker" / "requirements-train.txt") == project["optional-dependencies"]["train"]
 
 
-def test_runtime_stage_serves_the_committed_artifacts_with_graceful_shutdown() -> None:
+def test_runtime_stage_serves_the_committed_artifacts_with_python_m_service() -> None:
     assert stage_copies() == ["models/", "service/", "artifacts/"]
     assert stage_environment()["RNNSERVE_ARTIFACTS_DIR"] == "/app/artifacts"
     assert stage_command() == ["python", "-m", "service"]  # its drain follows RNNSERVE_DRAIN_TIMEOUT_S
     assert stage_environment()["HOST"] == "0.0.0.0" and stage_environment()["PORT"] == "8000"
+
+
+def test_image_drain_fits_in_a_plain_docker_stop() -> None:
+    # docker stop sends SIGKILL 10 s after SIGTERM; uvicorn's window is the drain plus a margin.
+    assert float(stage_environment()["RNNSERVE_DRAIN_TIMEOUT_S"]) + DRAIN_MARGIN_S < 10
+
+
+def test_legacy_builder_builds_only_what_the_server_needs() -> None:
+    # The legacy builder builds every stage above its target: above `runtime` are only stages it is built from.
+    names = list(stages())
+    assert set(names[: names.index("runtime")]) == stage_dependencies("runtime")
+    assert names[-1] != "runtime" and "runtime" in stage_dependencies(names[-1])  # `docker build .` serves
+
+
+def test_balancer_resends_exactly_the_posts_the_api_marks_safe_to_retry(tmp_path: Path) -> None:
+    template = (REPO / "docker" / "nginx" / "default.conf.template").read_text()
+    [routes] = re.findall(r"location ~ \^/v1/\(([^)]*)\)\$", template)
+    resent = {f"/v1/{route}" for route in routes.split("|")}
+    paths = create_app(Settings(artifacts_dir=tmp_path)).openapi()["paths"]
+    posts = {path: operations["post"] for path, operations in paths.items() if "post" in operations}
+    assert resent == {path for path, operation in posts.items() if operation.get("x-retry-safe")}
+    assert "non_idempotent" in template.split("location ~")[1].split("}")[0]

@@ -15,7 +15,7 @@ from fastapi_offline import FastAPIOffline
 from models.threads import thread_count
 from service.api.body import document_request_bodies
 from service.api.router import API_PREFIXES, document_api_key
-from service.api.routes import health, v1
+from service.api.routes import health, oip, v1
 from service.device import resolve_device
 from service.drain import Drain
 from service.errors import install_error_handlers
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(v1)
+    app.include_router(oip.v2)
     build_openapi = app.openapi
 
     def build_documented_openapi() -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""The service's named errors, their one JSON shape, and their mapping to HTTP statuses."""
+"""The service's named errors, their JSON shapes, and their mapping to HTTP statuses.
+
+`/v1` answers every error as {"error": {"code", "message", "details"}}. The Open Inference Protocol's routes
+(`/v2`) answer in that protocol's own shape, {"error": "<message>"}, with 400 for any invalid request
+(where `/v1` says 422): clients built for the protocol (KServe's, Triton's) read that shape.
+"""
 
 import logging
 from collections.abc import Mapping
@@ -90,32 +95,45 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 408: "body_timeout", 413: "payload_too_large"}
 
 
+OIP_PREFIX = "/v2"
+
+
+def speaks_oip(path: str) -> bool:
+    return path == OIP_PREFIX or path.startswith(OIP_PREFIX + "/")
+
+
 def error_response(
+    path: str,
     status_code: int,
     code: str,
     message: str,
     details: list[ErrorDetail] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
+    """The error as the route at `path` speaks it: the Open Inference Protocol's shape under /v2, ours elsewhere."""
+    if speaks_oip(path):
+        where = "; ".join(f"{'.'.join(map(str, detail.loc))}: {detail.msg}" for detail in details or [])
+        status_code = 400 if status_code == 422 else status_code
+        return JSONResponse({"error": f"{message} ({where})" if where else message}, status_code=status_code, headers=headers)
     body = ErrorResponse(error=ErrorBody(code=code, message=message, details=details or []))
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
 
 
-async def _service_error(_: Request, error: Exception) -> JSONResponse:
+async def _service_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ServiceError)
-    return error_response(error.status_code, error.code, error.message, error.details, error.headers)
+    return error_response(request.url.path, error.status_code, error.code, error.message, error.details, error.headers)
 
 
-async def _validation_error(_: Request, error: Exception) -> JSONResponse:
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     details = [ErrorDetail(loc=list(e.get("loc", ())), msg=str(e.get("msg", ""))) for e in error.errors()]
-    return error_response(422, InvalidInput.code, "the request does not match the schema", details)
+    return error_response(request.url.path, 422, InvalidInput.code, "the request does not match the schema", details)
 
 
-async def _http_error(_: Request, error: Exception) -> JSONResponse:
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     code = _HTTP_CODES.get(error.status_code, "http_error")
-    return error_response(error.status_code, code, str(error.detail), headers=error.headers)
+    return error_response(request.url.path, error.status_code, code, str(error.detail), headers=error.headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

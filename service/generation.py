@@ -54,8 +54,10 @@ async def generate_tokens(
         step = step.after(token)
 
 
-async def respond(inference: Inference, body: GenerateRequest, disconnected: Callable[[], Awaitable[bool]]) -> Response:
-    """The whole answer to a generate request: JSON, or server-sent events when `stream` is asked."""
+def start(
+    inference: Inference, body: GenerateRequest, disconnected: Callable[[], Awaitable[bool]]
+) -> tuple[GenerationModel, int, AsyncIterator[SampledToken]]:
+    """The model, the seed and the tokens to come of one generate request (nothing runs until they are read)."""
     model = inference.registry.resolve(body.model, GenerationPredictor)
     seed = body.seed if body.seed is not None else draw_seed()
     inference.log_fields["max_new_tokens"] = body.max_new_tokens
@@ -64,6 +66,12 @@ async def respond(inference: Inference, body: GenerateRequest, disconnected: Cal
     tokens = generate_tokens(
         model, first, body.max_new_tokens, inference.deadline, step_timeout_s, disconnected, inference.log_fields
     )
+    return model, seed, tokens
+
+
+async def respond(inference: Inference, body: GenerateRequest, disconnected: Callable[[], Awaitable[bool]]) -> Response:
+    """The whole answer to a generate request: JSON, or server-sent events when `stream` is asked."""
+    model, seed, tokens = start(inference, body, disconnected)
     if body.stream:
         opening = await anext(tokens)  # a refusal before the first token keeps its real status and headers
         return StreamingResponse(events(opening, tokens, body.max_new_tokens), media_type="text/event-stream")

@@ -73,7 +73,9 @@ class RequestContextMiddleware:
         except Exception:
             logger.exception("unhandled error", extra={"fields": {"request_id": request_id}})
             if not response_started:
-                response = error_response(500, "internal_error", "internal error; see the server log for request " + request_id)
+                response = error_response(
+                    scope["path"], 500, "internal_error", "internal error; see the server log for request " + request_id
+                )
                 await response(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - started
@@ -105,7 +107,9 @@ class DrainingMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.drain.draining and _guarded(scope["path"], self.prefixes):
             error = self.drain.refusal()
-            response = error_response(error.status_code, error.code, error.message, headers={"Connection": "close"})
+            response = error_response(
+                scope["path"], error.status_code, error.code, error.message, headers={"Connection": "close"}
+            )
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -132,6 +136,7 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
             return
         response = error_response(
+            scope["path"],
             401,
             "unauthorized",
             "missing or wrong API key: send 'Authorization: Bearer <key>'",
@@ -157,7 +162,7 @@ class BodyLimitsMiddleware:
             return
         declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = error_response(413, "payload_too_large", f"request body over {self.max_bytes} bytes")
+            response = error_response(scope["path"], 413, "payload_too_large", f"request body over {self.max_bytes} bytes")
             await response(scope, receive, send)
             return
         received = 0

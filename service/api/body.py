@@ -58,6 +58,16 @@ def _check_content_type(content_type: str) -> None:
         )
 
 
+def validate_value(model: type[BodyT], value: dict[str, Any], where: str) -> BodyT:
+    """`value`, built by a route from its own body (the Open Inference Protocol's tensors), as `model`;
+    faults are InvalidInput located at `where`."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        details = [ErrorDetail(loc=[where, *fault["loc"]], msg=str(fault["msg"])) for fault in error.errors()]
+        raise InvalidInput("the request does not match the model's limits", details) from None
+
+
 def _validate(model: type[BodyT], body: bytes) -> BodyT:
     try:
         return model.model_validate_json(body)

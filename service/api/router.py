@@ -8,7 +8,9 @@ from fastapi import APIRouter
 
 from service.errors import ERROR_RESPONSES
 
-API_PREFIXES = ("/v1",)  # what the API key guards; a later /v2 joins here
+# What the API key guards and a drain refuses: /v1, and the Open Inference Protocol's models (its server
+# metadata and health stay open, like /healthz).
+API_PREFIXES = ("/v1", "/v2/models")
 
 v1 = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 

@@ -1,7 +1,8 @@
-"""Route modules, one per topic. Each declares its routes on the versioned router `v1`; importing them
-here means that `v1`, taken from this package, carries every route."""
+"""Route modules, one per topic. Each /v1 module declares its routes on the versioned router `v1`; importing
+them here means that `v1`, taken from this package, carries every route. `oip.v2` is the Open Inference
+Protocol's router."""
 
 from service.api.router import v1
-from service.api.routes import forecast, health, language_model, models, sentiment
+from service.api.routes import forecast, health, language_model, models, oip, sentiment
 
-__all__ = ["forecast", "health", "language_model", "models", "sentiment", "v1"]
+__all__ = ["forecast", "health", "language_model", "models", "oip", "sentiment", "v1"]

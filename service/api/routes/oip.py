@@ -1,0 +1,113 @@
+"""The Open Inference Protocol (KServe v2) over REST, beside /v1 and over the same pipeline and batchers.
+
+GET /v2, /v2/health/live, /v2/health/ready; GET /v2/models/{name}[/versions/{version}] and .../ready;
+POST /v2/models/{name}[/versions/{version}]/infer. What each task's tensors are: service/oip.py.
+Errors are the protocol's {"error": "..."} (service/errors.py).
+"""
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from service.api.body import read_body, request_body
+from service.api.deps import RegistryDep, inference_of, json_response
+from service.drain import Drain
+from service.errors import InvalidInput, ModelNotFound, ModelNotReady
+from service.oip import TASK_TENSORS, requested
+from service.registry import ModelEntry, ModelRegistry, ModelStatus
+from service.schemas.oip import (
+    InferRequest,
+    InferResponse,
+    ModelMetadata,
+    ModelReadinessV2,
+    OipError,
+    ServerLiveness,
+    ServerMetadata,
+    ServerReadiness,
+)
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": OipError, "description": description}
+    for status, description in (
+        (400, "invalid request: tensors, parameters or the model's limits"),
+        (401, "API key missing or wrong"),
+        (404, "no model of that name or version"),
+        (429, "the model's queue is full; see Retry-After"),
+        (503, "the model is loading or failed, or the server is draining"),
+        (504, "the deadline passed before the forward pass"),
+    )
+}
+v2 = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"], responses=ERRORS)
+
+
+def served_entry(registry: ModelRegistry, name: str, version: str | None) -> ModelEntry:
+    """The artifact `name` (at `version`, when the path names one); 404 otherwise."""
+    entry = registry.entries.get(name)
+    if entry is None or entry.card is None or entry.task not in TASK_TENSORS:
+        raise ModelNotFound(f"no model named {name!r}; GET /v1/models lists them")
+    if version is not None and version != entry.card.version:
+        raise ModelNotFound(f"model {name!r} has version {entry.card.version!r}, not {version!r}")
+    return entry
+
+
+@v2.get("", response_model=ServerMetadata)
+async def read_server_metadata(request: Request) -> ServerMetadata:
+    return ServerMetadata(name="rnnserve", version=request.app.version, extensions=[])
+
+
+@v2.get("/health/live", response_model=ServerLiveness)
+async def check_server_live() -> ServerLiveness:
+    return ServerLiveness(live=True)
+
+
+@v2.get("/health/ready", response_model=ServerReadiness)
+async def check_server_ready(registry: RegistryDep, request: Request) -> ServerReadiness:
+    """200 when /readyz is; otherwise 503, as KServe's own server answers."""
+    drain: Drain = request.app.state.drain
+    if drain.draining or not registry.is_ready():
+        raise ModelNotReady("the server is draining" if drain.draining else "the models are not all loaded yet")
+    return ServerReadiness(ready=True)
+
+
+@v2.get("/models/{name}", response_model=ModelMetadata)
+@v2.get("/models/{name}/versions/{version}", response_model=ModelMetadata)
+async def read_model_metadata(name: str, registry: RegistryDep, version: str | None = None) -> ModelMetadata:
+    entry = served_entry(registry, name, version)
+    assert entry.card is not None and entry.task is not None  # served_entry checked both
+    tensors = TASK_TENSORS[entry.task]
+    return ModelMetadata(
+        name=name,
+        versions=[entry.card.version],
+        platform="pytorch",
+        inputs=tensors.inputs(entry.card),
+        outputs=tensors.outputs(entry.card),
+        parameters=tensors.parameters,
+    )
+
+
+@v2.get("/models/{name}/ready", response_model=ModelReadinessV2)
+@v2.get("/models/{name}/versions/{version}/ready", response_model=ModelReadinessV2)
+async def check_model_ready(name: str, registry: RegistryDep, version: str | None = None) -> ModelReadinessV2:
+    """200 when the model serves; 503 while it loads or when it failed."""
+    entry = served_entry(registry, name, version)
+    if entry.status is not ModelStatus.READY:
+        raise ModelNotReady(f"model {name!r} is {entry.status.value}")
+    return ModelReadinessV2(name=name, ready=True)
+
+
+INFER_OPERATION = {**request_body(InferRequest), "x-retry-safe": True}
+
+
+@v2.post("/models/{name}/infer", response_model=InferResponse, openapi_extra=INFER_OPERATION)
+@v2.post("/models/{name}/versions/{version}/infer", response_model=InferResponse, openapi_extra=INFER_OPERATION)
+async def infer(name: str, request: Request, version: str | None = None) -> Response:
+    """Run the model on the request's tensors; `id` is echoed."""
+    inference = inference_of(request)
+    entry = served_entry(inference.registry, name, version)
+    assert entry.card is not None and entry.task is not None
+    body = await read_body(request, InferRequest)
+    if body.model_name not in (None, name) or body.model_version not in (None, entry.card.version):
+        raise InvalidInput(f"the body names model {body.model_name!r} version {body.model_version!r}; the path, {name!r}")
+    outputs = await TASK_TENSORS[entry.task].infer(inference, name, body, request.is_disconnected)
+    answer = InferResponse(model_name=name, model_version=entry.card.version, id=body.id, outputs=requested(outputs, body))
+    return json_response(answer)

@@ -98,3 +98,19 @@ def test_docker_stop_drains_requests_in_flight(container: str) -> None:
     print(f"\ndocker stop with {len(codes)} requests in flight: {stop_seconds:.1f} s, {Counter(codes)}")
     # Exit code 0 within docker stop's default 10 s: the drain ended the server, not a SIGKILL (137).
     assert state["ExitCode"] == 0 and stop_seconds < 10, state
+
+
+def test_image_runs_as_the_kubernetes_manifests_restrict_it(images: BuiltImages) -> None:
+    # deploy/kubernetes: read-only root file system with a writable /tmp, no capabilities, no privilege escalation.
+    name = docker(
+        "run", "-d", "-p", "127.0.0.1::8000", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
+        "--security-opt", "no-new-privileges", "--cpus", "2", RUNTIME_IMAGE,
+    )  # fmt: skip
+    try:
+        wait_healthy(name)
+        response = httpx.post(f"{published_url(name)}/v2/models/sentiment/infer", timeout=30, json={
+            "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a wonderful film"]}]
+        })  # fmt: skip
+        assert response.status_code == 200, response.text
+    finally:
+        docker("rm", "-f", name, check=False)

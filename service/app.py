@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry.discover()
         # Load in the background: /healthz answers at once, /readyz turns 200 when loading is done.
         loading = asyncio.create_task(registry.load_all(), name="load-models")
+        if settings.load_before_serving:
+            await loading
         yield
         loading.cancel()
         await asyncio.gather(loading, return_exceptions=True)

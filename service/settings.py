@@ -27,12 +27,17 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(30.0, gt=0, le=600, description="default deadline; X-Request-Timeout may shorten it")
     drain_timeout_s: float = Field(20.0, ge=0, le=600, description="on SIGTERM, how long accepted requests may take to finish")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="larger request bodies get 413")
-    api_key: SecretStr | None = Field(None, description="when set, /v1 routes need 'Authorization: Bearer <key>'")
+    api_key: SecretStr | None = Field(None, description="when set, /v1 and /v2/models routes need 'Authorization: Bearer <key>'")
     cors_origins: str = Field("", description="comma-separated origins allowed by CORS; empty turns CORS off")
     log_level: str = Field("info", description="debug, info, warning or error")
     threads: int = Field(0, ge=0, le=256, description="torch CPU threads (0: half the CPUs the process may use, at least 1)")
     body_timeout_s: float = Field(
         10.0, gt=0, le=600, description="a request body must arrive within this many seconds of the request's start (408)"
+    )
+    load_before_serving: bool = Field(
+        False,
+        description="load every model before the app starts (its lifespan waits), for platforms that route to a "
+        "replica as soon as it has started (Ray Serve); by default models load in the background behind /readyz",
     )
     onednn_cache_capacity: int = Field(
         64,

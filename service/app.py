@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     build_openapi = app.openapi
 
     def build_documented_openapi() -> dict[str, Any]:
-        schema = document_request_bodies(build_openapi())
+        schema = oip.document_oip_errors(document_request_bodies(build_openapi()))
         return document_api_key(schema) if settings.api_key is not None else schema  # the key only where one is set
 
     app.openapi = build_documented_openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend it

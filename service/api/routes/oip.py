@@ -5,6 +5,7 @@ POST /v2/models/{name}[/versions/{version}]/infer. What each task's tensors are:
 Errors are the protocol's {"error": "..."} (service/errors.py).
 """
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Request, Response
 from service.api.body import read_body, request_body
 from service.api.deps import RegistryDep, inference_of, json_response
 from service.drain import Drain
-from service.errors import InvalidInput, ModelNotFound, ModelNotReady
+from service.errors import InvalidInput, ModelNotFound, ModelNotReady, speaks_oip
 from service.oip import TASK_TENSORS, requested
 from service.registry import ModelEntry, ModelRegistry, ModelStatus
 from service.schemas.oip import (
@@ -32,12 +33,29 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (400, "invalid request: tensors, parameters or the model's limits"),
         (401, "API key missing or wrong"),
         (404, "no model of that name or version"),
+        (408, "the request body did not arrive within RNNSERVE_BODY_TIMEOUT_S"),
+        (413, "request body over RNNSERVE_MAX_BODY_BYTES"),
         (429, "the model's queue is full; see Retry-After"),
         (503, "the model is loading or failed, or the server is draining"),
         (504, "the deadline passed before the forward pass"),
+        (500, "unexpected error, logged with its traceback"),
     )
 }
 v2 = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"], responses=ERRORS)
+
+
+def document_oip_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents a 422 for every operation with parameters; under /v2 an invalid request is a 400
+    (service/errors.py), so those 422s, and the validation schemas only they used, are dropped."""
+    for path, operations in schema.get("paths", {}).items():
+        if speaks_oip(path):
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+    components = schema.get("components", {}).get("schemas", {})
+    if '"#/components/schemas/HTTPValidationError"' not in json.dumps(schema.get("paths", {})):
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+    return schema
 
 
 def served_entry(registry: ModelRegistry, name: str, version: str | None) -> ModelEntry:

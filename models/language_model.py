@@ -74,3 +74,10 @@ class LanguageModel(nn.Module):
         elif last_only:
             outputs = outputs[:, -1:]  # (B, 1, H)
         return self.decoder(self.dropout(outputs)), state
+
+    def next_logits(self, state: State) -> torch.Tensor:
+        """Logits (B, 1, V) for the token after the one that produced `state`, with no token fed: the top
+        layer's output at a step is its hidden state, so this equals forward's last row for the same text."""
+        hidden = state[0] if isinstance(state, tuple) else state  # (layers, B, H)
+        logits: torch.Tensor = self.decoder(self.dropout(hidden[-1]))  # (B, V)
+        return logits.unsqueeze(1)

@@ -23,6 +23,7 @@ from service.log import configure_logging
 from service.metrics import Metrics
 from service.middleware import ApiKeyMiddleware, BodyLimitsMiddleware, DrainingMiddleware, RequestContextMiddleware
 from service.registry import ModelRegistry
+from service.sessions import SessionStore, StateCodec
 from service.settings import Settings, load_settings
 
 logger = logging.getLogger("rnnserve.app")
@@ -69,6 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.registry = registry
     app.state.drain = drain
+    app.state.sessions = SessionStore(settings.session_ttl_s, settings.max_sessions)
+    key = settings.session_key
+    app.state.state_codec = StateCodec(key.get_secret_value().encode()) if key is not None else None
     app.state.parse_slot = asyncio.Semaphore(1)  # one large body parsed at a time (service/api/body.py)
     install_error_handlers(app)
     app.include_router(health.router)

@@ -72,6 +72,30 @@ class Draining(ServiceError):
     status_code, code = 503, "draining"
 
 
+class InvalidState(ServiceError):
+    status_code, code = 400, "invalid_state"
+
+
+class SessionNotFound(ServiceError):
+    status_code, code = 404, "session_not_found"
+
+
+class SessionBusy(ServiceError):
+    status_code, code = 409, "session_busy"
+
+
+class VersionMismatch(ServiceError):
+    status_code, code = 409, "version_mismatch"
+
+
+class StateExpired(ServiceError):
+    status_code, code = 410, "state_expired"
+
+
+class TooManySessions(ServiceError):
+    status_code, code = 429, "too_many_sessions"
+
+
 class DeadlineExceeded(ServiceError):
     status_code, code = 504, "deadline_exceeded"
 

@@ -10,6 +10,7 @@ import torch
 from fastapi import Response
 from fastapi.responses import StreamingResponse
 
+from models.language_model import State
 from service import pipeline
 from service.errors import ErrorBody, ErrorResponse, ServiceError
 from service.pipeline import Inference, ReadyModel
@@ -24,8 +25,9 @@ def draw_seed() -> int:
     return random.SystemRandom().randrange(2**63)
 
 
-def first_step(request: GenerateRequest, seed: int) -> GenerationStep:
-    return GenerationStep(request.prompt, request.temperature, request.top_k, torch.Generator().manual_seed(seed))
+def first_step(request: GenerateRequest, seed: int, start: State | None = None) -> GenerationStep:
+    generator = torch.Generator().manual_seed(seed)
+    return GenerationStep(request.prompt, request.temperature, request.top_k, generator, start=start)
 
 
 def render(tokens: list[SampledToken]) -> str:
@@ -55,14 +57,18 @@ async def generate_tokens(
 
 
 def start(
-    inference: Inference, body: GenerateRequest, disconnected: Callable[[], Awaitable[bool]]
+    inference: Inference,
+    body: GenerateRequest,
+    disconnected: Callable[[], Awaitable[bool]],
+    from_state: State | None = None,
 ) -> tuple[GenerationModel, int, AsyncIterator[SampledToken]]:
-    """The model, the seed and the tokens to come of one generate request (nothing runs until they are read)."""
+    """The model, the seed and the tokens to come of one generate request (nothing runs until they are read).
+    `from_state`, a session's, takes the place of the prompt."""
     model = inference.registry.resolve(body.model, GenerationPredictor)
     seed = body.seed if body.seed is not None else draw_seed()
     inference.log_fields["max_new_tokens"] = body.max_new_tokens
     step_timeout_s = inference.settings.request_timeout_s
-    first = first_step(body, seed)
+    first = first_step(body, seed, from_state)
     tokens = generate_tokens(
         model, first, body.max_new_tokens, inference.deadline, step_timeout_s, disconnected, inference.log_fields
     )

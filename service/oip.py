@@ -8,7 +8,10 @@ batchers, deadlines and limits), and its answer is turned into output tensors:
 - language-model: input `text` BYTES [N]; the parameter `operation` picks the /v1 operation:
   - `next_word` (the default; `top_k`): `word` BYTES [N, k] and `probability` FP32 [N, k];
   - `perplexity`: `perplexity` FP32 [N] and `token_count` INT32 [N];
-  - `generate` (`max_new_tokens`, `temperature`, `top_k`, `seed`): `generated_text` BYTES [N] and `seed` INT64 [N].
+  - `generate` (`max_new_tokens`, `temperature`, `top_k`, `seed`): `generated_text` BYTES [N] and `seed` INT64 [N];
+  - with `sequence_id` (and `sequence_start`, `sequence_end`, Triton's names), one text feeds a server-side
+    session (service/sessions.py): `word` and `probability` [1, k], the running `perplexity` FP32 [1]
+    and `token_count` INT32 [1].
 - forecast: input `history` FP32 [T] or [T, F]; parameters `horizon` (required) and `quantiles`;
   outputs `forecast` FP32 [H] and, when quantiles are asked, `quantiles` FP32 [Q, H] (rows in the order asked).
 
@@ -28,13 +31,15 @@ from service.api.body import validate_value
 from service.errors import InvalidInput
 from service.pipeline import Inference
 from service.predictors.forecast import ForecastPredictor
-from service.predictors.language_model import NextWordPredictor, PerplexityPredictor
+from service.predictors.language_model import NextWordPredictor, PerplexityPredictor, SessionStep, SessionStepPredictor
 from service.predictors.sentiment import SentimentPredictor
 from service.schemas.forecast import ForecastRequest
-from service.schemas.language_model import GenerateRequest, NextWordRequest, PerplexityRequest
+from service.schemas.language_model import MAX_TOP_K, GenerateRequest, NextWordRequest, PerplexityRequest
 from service.schemas.oip import Datatype, InferRequest, RequestInput, ResponseOutput, TensorMetadata
 from service.schemas.sentiment import MAX_TEXTS, SentimentRequest
+from service.sessions import SessionStore, feed
 
+SEQUENCE_PARAMETERS = {"sequence_id", "sequence_start", "sequence_end"}  # Triton's names
 MAX_LM_TEXTS = 16  # texts in one language-model infer request; each runs as its own /v1 operation
 NUMERIC = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8"}
 Disconnected = Callable[[], Awaitable[bool]]
@@ -92,7 +97,7 @@ class TaskTensors(ABC):
 
     @abstractmethod
     async def infer(
-        self, inference: Inference, model: str, request: InferRequest, disconnected: Disconnected
+        self, inference: Inference, model: str, request: InferRequest, disconnected: Disconnected, sessions: SessionStore
     ) -> list[ResponseOutput]: ...
 
 
@@ -111,7 +116,7 @@ class SentimentTensors(TaskTensors):
         ]
 
     async def infer(
-        self, inference: Inference, model: str, request: InferRequest, disconnected: Disconnected
+        self, inference: Inference, model: str, request: InferRequest, disconnected: Disconnected, sessions: SessionStore
     ) -> list[ResponseOutput]:
         self._no_parameters(request)
         texts = strings(the_input(request, "text"), most=MAX_TEXTS)
@@ -137,6 +142,9 @@ class LanguageModelTensors(TaskTensors):
         "max_new_tokens": "generate: tokens to generate (default 20, at most 200)",
         "temperature": "generate: 0 is greedy (default 1.0)",
         "seed": "generate: same seed, same text",
+        "sequence_id": "a session of the client's naming: one text feeds it on (next words and running perplexity)",
+        "sequence_start": "with sequence_id: start (or restart) the sequence with this text",
+        "sequence_end": "with sequence_id: end the sequence after this text",
     }
     OPERATION_PARAMETERS: ClassVar[dict[str, set[str]]] = {
         "next_word": {"top_k"},
@@ -158,9 +166,11 @@ class LanguageModelTensors(TaskTensors):
         ]
 
     async def infer(
-        self, inference: Inference, model: str, request: InferRequest, disconnected: Disconnected
+        self, inference: Inference, model: str, request: InferRequest, disconnected: Disconnected, sessions: SessionStore
     ) -> list[ResponseOutput]:
         parameters = dict(request.parameters or {})
+        if SEQUENCE_PARAMETERS & set(parameters):
+            return await self._sequence_step(inference, model, request, parameters, sessions)
         operation = parameters.pop("operation", "next_word")
         if operation not in self.OPERATION_PARAMETERS:
             raise bad_request(f"operation must be one of {sorted(self.OPERATION_PARAMETERS)}; got {operation!r}")
@@ -173,6 +183,45 @@ class LanguageModelTensors(TaskTensors):
         if operation == "perplexity":
             return await self._perplexity(inference, model, texts)
         return await self._generate(inference, model, texts, parameters, disconnected)
+
+    @staticmethod
+    async def _sequence_step(
+        inference: Inference, model: str, request: InferRequest, parameters: dict[str, Any], sessions: SessionStore
+    ) -> list[ResponseOutput]:
+        """Triton's sequence parameters over a server-side session: `sequence_start` starts (or restarts) the
+        sequence `sequence_id` with the text, a later request feeds it on, `sequence_end` ends it after."""
+        sequence_id, top_k = parameters.pop("sequence_id", None), parameters.pop("top_k", 5)
+        starting, ending = parameters.pop("sequence_start", False), parameters.pop("sequence_end", False)
+        if not isinstance(sequence_id, str | int) or isinstance(sequence_id, bool) or str(sequence_id) == "":
+            raise bad_request("sequence_id must be a non-empty string or an integer")
+        if parameters or not isinstance(starting, bool) or not isinstance(ending, bool):
+            raise bad_request(
+                f"with a sequence_id, the parameters are top_k, sequence_start and sequence_end; got {sorted(parameters)}"
+            )
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
+            raise bad_request(f"top_k must be an integer from 1 to {MAX_TOP_K}")
+        [text] = strings(the_input(request, "text"), most=1)
+        ready = inference.registry.resolve(model, SessionStepPredictor)
+        key = f"oip:{model}:{sequence_id}"  # a namespace of its own: a sequence id is the client's choice
+        if starting:
+            sessions.sessions.pop(key, None)
+            session, result = await feed(inference, ready, None, SessionStep(text, None))
+            sessions.add(session, key)
+        else:
+            before = sessions.hold(key)
+            session = before
+            try:
+                session, result = await feed(inference, ready, before, SessionStep(text, before.state))
+            finally:
+                sessions.release(key, session)
+        if ending:
+            sessions.delete(key)
+        return [
+            output("word", "BYTES", [1, top_k], [word for word, _ in result.top[:top_k]]),
+            output("probability", "FP32", [1, top_k], [probability for _, probability in result.top[:top_k]]),
+            output("perplexity", "FP32", [1], [session.perplexity]),
+            output("token_count", "INT32", [1], [session.token_count]),
+        ]
 
     @staticmethod
     async def _next_word(inference: Inference, model: str, texts: list[str], parameters: dict[str, Any]) -> list[ResponseOutput]:
@@ -229,7 +278,7 @@ class ForecastTensors(TaskTensors):
         ]
 
     async def infer(
-        self, inference: Inference, model: str, request: InferRequest, disconnected: Disconnected
+        self, inference: Inference, model: str, request: InferRequest, disconnected: Disconnected, sessions: SessionStore
     ) -> list[ResponseOutput]:
         tensor = the_input(request, "history")
         if tensor.datatype not in NUMERIC or len(tensor.shape) not in (1, 2):

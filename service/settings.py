@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(
         10.0, gt=0, le=600, description="a request body must arrive within this many seconds of the request's start (408)"
     )
+    session_ttl_s: float = Field(
+        600.0, gt=0, le=86_400, description="a session, or a state token, expires this long after its last step"
+    )
+    max_sessions: int = Field(1000, ge=1, le=1_000_000, description="live sessions per server; a new one past it gets 429")
+    session_key: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key that signs portable session state tokens; unset or empty: tokens are off"
+    )
     load_before_serving: bool = Field(
         False,
         description="load every model before the app starts (its lifespan waits), for platforms that route to a "
@@ -54,10 +61,10 @@ class Settings(BaseSettings):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
         return value
 
-    @field_validator("api_key", mode="before")
+    @field_validator("api_key", "session_key", mode="before")
     @classmethod
     def _empty_key_is_no_key(cls, value: object) -> object:
-        """An empty key means none: compose passes RNNSERVE_API_KEY="" when the host has no key."""
+        """An empty key means none: compose passes RNNSERVE_API_KEY="" (or RNNSERVE_SESSION_KEY="") when the host has none."""
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level")

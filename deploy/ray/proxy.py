@@ -4,7 +4,8 @@ When a replica process dies with requests on it, Serve's proxy returns from thos
 answering, and uvicorn answers each with a bare 500 "Internal Server Error". Serve already routes new
 requests around a dead replica; this resends the ones caught in flight, once, to whichever replica
 Serve picks next, when nothing has reached the client yet and the route is safe to resend: the
-inference routes (OpenAPI `x-retry-safe`: they change nothing on the server) and GET/HEAD. What still
+inference routes and the state-token session steps (OpenAPI `x-retry-safe`: they change nothing on the
+server) and GET/HEAD. What still
 fails becomes a JSON 503 `replica_unavailable` with Retry-After. Only the proxy's own failures count:
 every answer from the app carries `X-Replica-Id` (deploy/ray/app.py).
 
@@ -20,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The routes nginx resends in compose's scale profile too (docker/nginx/default.conf.template).
 RETRY_SAFE_POST = re.compile(
-    r"^/(v1/(sentiment|next-word|perplexity|generate|forecast)|v2/models/[^/]+(/versions/[^/]+)?/infer)$"
+    r"^/(v1/(sentiment|next-word|perplexity|generate|forecast|sessions/append|sessions/generate)|v2/models/[^/]+(/versions/[^/]+)?/infer)$"
 )
 TRIES = 2
 

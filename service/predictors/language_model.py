@@ -10,7 +10,8 @@ after the last token, with the new state when `keep_state` (generation).
 Fresh items that need no state back (next word, perplexity) are right-padded into groups of
 similar length: the LSTM is causal, so padding after a row's end changes none of its steps.
 Items that carry or keep a state (generation) batch with items of equal length only, so
-concurrent generations advance in one forward pass per step.
+concurrent generations advance in one forward pass per step. Session items (service/sessions.py) do
+all three: feed on from a state, score what they feed and rank the next word, keeping the state.
 """
 
 import math
@@ -56,6 +57,9 @@ class LMItem:
     state: State | None = None  # per-item state, batch dimension of size 1
     targets: list[int] | None = None  # score these (one per token id) instead of returning log-probabilities
     keep_state: bool = False  # return the state after the last token, to continue from it
+    # A session step: score `targets` (the first one from the state's own next-token logits), rank the
+    # next word, return its log-probabilities and the state. It may feed no token at all (from a state).
+    session: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,11 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
         outputs: list[LMOutput | None] = [None] * len(items)
         padded: dict[bool, list[int]] = {}  # scoring? -> indices of fresh items that need no state back
         exact: dict[tuple[int, bool], list[int]] = {}  # (length, fresh) -> indices
+        sessions: dict[tuple[int, bool], list[int]] = {}  # (length, fresh) -> indices
         for index, item in enumerate(items):
-            if item.state is None and not item.keep_state:
+            if item.session:
+                sessions.setdefault((len(item.token_ids), item.state is None), []).append(index)
+            elif item.state is None and not item.keep_state:
                 padded.setdefault(item.targets is not None, []).append(index)
             else:
                 exact.setdefault((len(item.token_ids), item.state is None), []).append(index)
@@ -133,6 +140,9 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
                             outputs[index] = output
             for (_, fresh), members in exact.items():
                 for index, output in zip(members, self._forward_exact([items[i] for i in members], fresh), strict=True):
+                    outputs[index] = output
+            for (_, fresh), members in sessions.items():
+                for index, output in zip(members, self._forward_session([items[i] for i in members], fresh), strict=True):
                     outputs[index] = output
         return [output for output in outputs if output is not None]
 
@@ -151,12 +161,37 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
             nll = -(picked * real).sum(dim=1)  # (B,)
             return [LMOutput(None, None, value) for value in nll.tolist()]
         logits, _ = self.network(token_ids, last_positions=lengths - 1)  # (B, 1, V)
-        # The ranking is done here for the whole batch, once: each request then takes its first top_k.
-        probabilities = F.log_softmax(logits.float(), dim=-1)[:, 0].exp()  # (B, V)
-        probabilities[:, [self.unk_id, self.eos_id]] = -1.0  # left out of the ranking, the rest not renormalized
+        return [LMOutput(None, None, None, top) for top in self._rank(F.log_softmax(logits.float(), dim=-1)[:, 0])]
+
+    def _rank(self, log_probs: torch.Tensor) -> list[list[tuple[int, float]]]:
+        """Each row's MAX_TOP_K likeliest ids with their probabilities, <unk> and <eos> left out (the rest not
+        renormalized). Done once for the whole batch: each request then takes its first top_k."""
+        probabilities = log_probs.exp()  # (B, V), a copy
+        probabilities[:, [self.unk_id, self.eos_id]] = -1.0
         top = probabilities.topk(min(MAX_TOP_K, probabilities.shape[-1]), dim=-1)  # (B, K), sorted
         ranked = zip(top.indices.tolist(), top.values.tolist(), strict=True)
-        return [LMOutput(None, None, None, list(zip(ids, values, strict=True))) for ids, values in ranked]
+        return [list(zip(ids, values, strict=True)) for ids, values in ranked]
+
+    def _forward_session(self, items: list[LMItem], fresh: bool) -> list[LMOutput]:
+        """Session items of one length. Afresh they feed <eos> and their words; from a state, their words,
+        the first scored by the state's own next-token logits. Either way row j of `rows` predicts target j
+        and the last row the next word."""
+        state = None if fresh else _stack_states([item.state for item in items if item.state is not None])
+        rows = [] if state is None else [self.network.next_logits(state)]  # (B, 1, V)
+        if items[0].token_ids:
+            token_ids = torch.tensor([item.token_ids for item in items], device=self.device)  # (B, T)
+            logits, state = self.network(token_ids, state)  # (B, T, V)
+            rows.append(logits)
+        if state is None:
+            raise RuntimeError("a fresh session item fed no token")
+        log_probs = F.log_softmax(torch.cat(rows, dim=1).float(), dim=-1)  # (B, R, V)
+        ranked = self._rank(log_probs[:, -1])
+        outputs = []
+        for row, item in enumerate(items):
+            targets = torch.tensor(item.targets or [], dtype=torch.long, device=self.device)  # (N,)
+            nll = -float(log_probs[row, : len(targets)].gather(-1, targets[:, None]).sum())
+            outputs.append(LMOutput(log_probs[row, -1].cpu(), _select_state(state, row), nll, ranked[row]))
+        return outputs
 
     def _forward_exact(self, items: list[LMItem], fresh: bool) -> list[LMOutput]:
         token_ids = torch.tensor([item.token_ids for item in items], device=self.device)  # (B, T), all of one length
@@ -190,10 +225,10 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
     def cost(self, item: LMItem) -> tuple[str, float]:
         """Scoring projects every position through the vocabulary; next word and generation steps only the last."""
         kind = "perplexity" if item.targets is not None else "generation" if item.keep_state else "next-word"
-        return (kind, float(len(item.token_ids)))
+        return (kind, float(max(1, len(item.token_ids))))
 
     def predictors(self) -> list[Predictor[Any, Any, LMOutput, Any]]:
-        return [NextWordPredictor(self), PerplexityPredictor(self), GenerationPredictor(self)]
+        return [NextWordPredictor(self), PerplexityPredictor(self), GenerationPredictor(self), SessionStepPredictor(self)]
 
     def warmup(self) -> None:
         context = self.context("the company said", "text")
@@ -283,6 +318,7 @@ class GenerationStep:
     top_k: int
     generator: torch.Generator
     previous: SampledToken | None = None
+    start: State | None = None  # a session's state to go on from, in place of the prompt
 
     def after(self, token: SampledToken) -> "GenerationStep":
         return replace(self, previous=token)
@@ -295,6 +331,8 @@ class GenerationPredictor(LanguageModelOperation[GenerationStep, Prepared[LMItem
         """The first step feeds the prompt after an implicit <eos> (an empty prompt starts a new sentence)."""
         if request.previous is not None:
             return Prepared([LMItem([request.previous.token_id], state=request.previous.state, keep_state=True)], {})
+        if request.start is not None:  # a session's first step: its state already predicts the next token
+            return Prepared([LMItem([], state=request.start, targets=[], keep_state=True, session=True)], {})
         context = self.lm.context(request.prompt, "prompt", allow_empty=True)
         item = LMItem([self.lm.eos_id, *context.token_ids], keep_state=True)
         return Prepared([item], {"chars": len(request.prompt), "tokens": len(context.token_ids)})
@@ -305,6 +343,54 @@ class GenerationPredictor(LanguageModelOperation[GenerationStep, Prepared[LMItem
             raise RuntimeError("a generation step came back without log-probabilities")
         token_id = self.lm.sample(output.log_probs, request.temperature, request.top_k, request.generator)
         return SampledToken(token_id, self.lm.words[token_id], token_id == self.lm.eos_id, output.state)
+
+
+@dataclass(frozen=True)
+class SessionStep:
+    """Feed `text` (or `tokens`, generated words being committed) from a session's `state`; None starts
+    a session, after an implicit <eos>. Every word fed is scored."""
+
+    text: str
+    state: State | None
+    tokens: list[str] | None = None  # the model's own words, fed as they are
+
+
+@dataclass(frozen=True)
+class SessionStepResult:
+    nll: float  # summed over the words fed
+    scored: int  # how many
+    top: list[tuple[str, float]]  # the next word's likeliest words, <unk> and <eos> left out
+    state: State  # after the last token fed
+    unknown_words: list[str]
+
+
+class SessionStepPredictor(LanguageModelOperation[SessionStep, Prepared[LMItem], SessionStepResult]):
+    """One session step (service/sessions.py) as one batcher item."""
+
+    def preprocess(self, request: SessionStep) -> Prepared[LMItem]:
+        if request.tokens is not None:
+            words, unknown = [self.lm.vocabulary[word] for word in request.tokens], []
+        else:
+            context = self.lm.context(request.text, "text", allow_empty=True)
+            words, unknown = context.token_ids, context.unknown_words
+            if not words and request.state is not None:
+                raise InvalidInput("the text has no words once normalized", [ErrorDetail(loc=["body", "text"], msg="no words")])
+        fed = words if request.state is not None else [self.lm.eos_id, *words]
+        item = LMItem(fed, state=request.state, targets=words, keep_state=True, session=True)
+        return PreparedSession([item], {"chars": len(request.text), "tokens": len(words)}, unknown)
+
+    def postprocess(self, request: SessionStep, prepared: Prepared[LMItem], outputs: list[LMOutput]) -> SessionStepResult:
+        [output], [item] = outputs, prepared.items
+        if output.nll is None or output.top is None or output.state is None or item.targets is None:
+            raise RuntimeError("a session item came back without its score, ranking or state")
+        unknown = prepared.unknown_words if isinstance(prepared, PreparedSession) else []
+        top = [(self.lm.words[index], probability) for index, probability in output.top]
+        return SessionStepResult(output.nll, len(item.targets), top, output.state, unknown)
+
+
+@dataclass(frozen=True)
+class PreparedSession(Prepared[LMItem]):
+    unknown_words: list[str]
 
 
 def _within_budget(group: list[int], lengths: list[int], budget: int | None) -> list[list[int]]:

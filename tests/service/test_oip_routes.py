@@ -184,3 +184,22 @@ def test_not_ready_is_503(make_client: ClientFactory) -> None:
         assert client.get("/v2/health/ready").status_code == 503
         response = client.post("/v2/models/sentiment/infer", json={"inputs": [text_input("great")]})
         assert response.status_code == 503 and "shutting down" in response.json()["error"]
+
+
+def test_sequence_parameters_map_onto_a_session(client: TestClient) -> None:
+    def step(text: str, **parameters: Any) -> dict[str, dict[str, Any]]:
+        return tensors(infer(client, "lm-ptb", [text_input(text)], parameters={"sequence_id": 42, "top_k": 3, **parameters}))
+
+    step("the cat sat", sequence_start=True)
+    step("on the")
+    last = step("mat", sequence_end=True)
+    whole = client.post("/v1/next-word", json={"model": "lm-ptb", "text": "the cat sat on the mat", "top_k": 3}).json()
+    assert last["word"]["data"] == [p["word"] for p in whole["predictions"]]
+    assert last["probability"]["data"] == pytest.approx([p["probability"] for p in whole["predictions"]], abs=1e-4)
+    assert last["token_count"]["data"] == [6] and last["perplexity"]["data"][0] > 1
+    # Ended: the next step of sequence 42 finds no session.
+    response = client.post("/v2/models/lm-ptb/infer", json={"inputs": [text_input("the")], "parameters": {"sequence_id": 42}})
+    assert response.status_code == 404 and "no live session" in response.json()["error"]
+    assert "sequence_id must be" in refusal(
+        client, "/v2/models/lm-ptb/infer", {"inputs": [text_input("a")], "parameters": {"sequence_id": True}}
+    )

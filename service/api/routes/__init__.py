@@ -3,6 +3,6 @@ them here means that `v1`, taken from this package, carries every route. `oip.v2
 Protocol's router."""
 
 from service.api.router import v1
-from service.api.routes import forecast, health, language_model, models, oip, sentiment
+from service.api.routes import forecast, health, language_model, models, oip, sentiment, sessions
 
-__all__ = ["forecast", "health", "language_model", "models", "oip", "sentiment", "v1"]
+__all__ = ["forecast", "health", "language_model", "models", "oip", "sentiment", "sessions", "v1"]

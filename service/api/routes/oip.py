@@ -126,6 +126,7 @@ async def infer(name: str, request: Request, version: str | None = None) -> Resp
     body = await read_body(request, InferRequest)
     if body.model_name not in (None, name) or body.model_version not in (None, entry.card.version):
         raise InvalidInput(f"the body names model {body.model_name!r} version {body.model_version!r}; the path, {name!r}")
-    outputs = await TASK_TENSORS[entry.task].infer(inference, name, body, request.is_disconnected)
+    sessions = request.app.state.sessions
+    outputs = await TASK_TENSORS[entry.task].infer(inference, name, body, request.is_disconnected, sessions)
     answer = InferResponse(model_name=name, model_version=entry.card.version, id=body.id, outputs=requested(outputs, body))
     return json_response(answer)

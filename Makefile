@@ -69,4 +69,5 @@ bench: install
 	$(PY) -m bench.forecast_quality --data-root $(DATA)
 	$(PY) -m bench.load
 	$(PY) -m bench.soak
+	$(PY) -m bench.sessions
 	$(PY) -m bench.distributed

@@ -70,7 +70,7 @@ def post_reviews(url: str, count: int) -> list[httpx.Response]:
 def balancer(engine: Engine, images: BuiltImages) -> Iterator[Balancer]:
     """The `scale` profile with 2 replicas: nginx on a free host port."""
     port = free_port()
-    project = ComposeProject(engine, {"RNNSERVE_LB_PORT": str(port)})
+    project = ComposeProject(engine, {"RNNSERVE_LB_PORT": str(port), "RNNSERVE_SESSION_KEY": "e2e-session-key"})
     try:
         started = time.monotonic()
         project("--profile", "scale", "up", "-d", "--no-build", "--scale", "replica=2", "lb")
@@ -128,6 +128,39 @@ def test_killing_a_replica_loses_no_request(balancer: Balancer) -> None:
     # A moment later the dead address has left the DNS answer: nothing is sent there any more.
     time.sleep(1.5)
     assert victim_address not in {address for response in post_reviews(balancer.url, 20) for address in tried_upstreams(response)}
+
+
+def test_a_state_token_continues_on_whichever_replica_answers(balancer: Balancer) -> None:
+    words = [
+        "the",
+        "company",
+        "said",
+        "it",
+        "expects",
+        "a",
+        "loss",
+        "in",
+        "the",
+        "third",
+        "quarter",
+        "because",
+        "of",
+        "higher",
+        "costs",
+    ]
+    upstreams = []
+    with httpx.Client(timeout=30) as client:
+        token = client.post(f"{balancer.url}/v1/sessions", json={}).json()["state"]
+        for word in words:  # one word a call: each goes to whichever replica nginx picks
+            response = client.post(f"{balancer.url}/v1/sessions/append", json={"state": token, "text": word})
+            assert response.status_code == 200, response.text
+            token = response.json()["state"]
+            upstreams.append(tried_upstreams(response)[-1])
+        whole = client.post(f"{balancer.url}/v1/next-word", json={"text": " ".join(words)}).json()["predictions"]
+    assert len(set(upstreams)) >= 2, upstreams
+    continued = response.json()["predictions"]
+    assert [p["word"] for p in continued] == [p["word"] for p in whole]
+    assert [p["probability"] for p in continued] == pytest.approx([p["probability"] for p in whole], abs=1e-3)
 
 
 def test_replica_answering_503_is_skipped_for_posts(balancer: Balancer, tmp_path: Path) -> None:

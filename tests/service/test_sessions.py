@@ -1,10 +1,13 @@
 """Language-model sessions: a text fed in pieces answers as the whole text does, server-side and through
 state tokens; generation goes on from the state; concurrency, expiry, the cap and tampering."""
 
+import asyncio
 import math
 import time
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,6 +16,7 @@ from fastapi.testclient import TestClient
 from service.predictors.language_model import LanguageModelRunner
 from service.sessions import Session, StateCodec
 from tests.service.conftest import ClientFactory
+from tests.service.test_faults_e2e import serve
 
 TEXT = "the cat sat on the mat and the dog ran in the park"  # words of the tiny model's corpus
 KEY = "session-test-key"
@@ -156,3 +160,20 @@ def test_with_no_key_tokens_are_off(make_client: ClientFactory) -> None:
 def test_the_token_is_a_few_kilobytes(client: TestClient) -> None:
     token = start(client, prompt=TEXT)["state"]
     assert len(token) < 4096
+
+
+@pytest.mark.e2e
+def test_concurrent_calls_on_one_session_get_409_and_lose_nothing(artifacts_dir: Path) -> None:
+    """Eight appends at once on one session of a real server: those that run are counted once each."""
+
+    async def race(url: str) -> tuple[list[int], int]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            session_id = (await client.post("/v1/sessions", json={})).json()["session_id"]
+            calls = [client.post(f"/v1/sessions/{session_id}/append", json={"text": "the cat sat"}) for _ in range(8)]
+            codes = [response.status_code for response in await asyncio.gather(*calls)]
+            return codes, (await client.get(f"/v1/sessions/{session_id}")).json()["token_count"]
+
+    with serve(artifacts_dir) as server:
+        codes, token_count = asyncio.run(race(server.url))
+    assert set(codes) <= {200, 409} and 200 in codes
+    assert token_count == 3 * codes.count(200)

@@ -6,7 +6,9 @@ body instead, on any replica with the same key and model version.
 """
 
 import json
+import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from enum import Enum
 from typing import Any
 
@@ -211,7 +213,9 @@ async def generate(
         if not body.commit or not generated:
             return before
         step = SessionStep("", before.state, tokens=[token.word for token in generated])
-        committed, _ = await feed(inference, model, before, step)
+        # A fresh deadline, as each generation step gets: the request's own bounded its first step only.
+        fresh = replace(inference, deadline=time.monotonic() + inference.settings.request_timeout_s)
+        committed, _ = await feed(fresh, model, before, step)
         return committed
 
     def finished(session: Session, generated: list[SampledToken]) -> SessionGenerateAnswer:

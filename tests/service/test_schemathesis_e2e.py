@@ -24,7 +24,7 @@ def test_schemathesis_finds_no_failure_over_the_whole_api(tmp_path: Path) -> Non
         pytest.skip("schemathesis is absent: pip install -e '.[dev]' installs it")
     # The config seeds the /v2 paths with the committed language model's name and version.
     version = json.loads((COMMITTED_ARTIFACTS / "lm-ptb" / "card.json").read_text())["version"]
-    with serve(COMMITTED_ARTIFACTS, RNNSERVE_API_KEY=KEY) as server:
+    with serve(COMMITTED_ARTIFACTS, RNNSERVE_API_KEY=KEY, RNNSERVE_SESSION_KEY="schemathesis-session-key") as server:
         run = subprocess.run(
             [program, "--config-file", str(CONFIG), "run", f"{server.url}/openapi.json", "--checks", "all",
              "-H", f"Authorization: Bearer {KEY}", "--max-examples", "200", "--seed", "1", "--workers", "1",

@@ -177,3 +177,8 @@ def test_concurrent_calls_on_one_session_get_409_and_lose_nothing(artifacts_dir:
         codes, token_count = asyncio.run(race(server.url))
     assert set(codes) <= {200, 409} and 200 in codes
     assert token_count == 3 * codes.count(200)
+
+
+def test_a_wrong_method_names_every_method_of_the_path(client: TestClient) -> None:
+    response = client.request("PUT", "/v1/sessions/any-id")
+    assert response.status_code == 405 and response.headers["allow"] == "DELETE, GET"

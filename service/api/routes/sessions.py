@@ -7,7 +7,7 @@ body instead, on any replica with the same key and model version.
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import replace
 from enum import Enum
 from typing import Any
@@ -16,11 +16,13 @@ import torch
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
+from starlette.types import Receive, Scope, Send
 
 from service import generation
 from service.api.body import read_body, request_body
 from service.api.deps import inference_of, json_response
 from service.api.router import v1
+from service.api.routes.language_model import STREAM_RESPONSE
 from service.errors import ErrorResponse, InvalidState
 from service.pipeline import Inference
 from service.predictors.language_model import SampledToken, SessionStep, SessionStepPredictor, SessionStepResult
@@ -51,6 +53,22 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         ),
     )
 }
+
+
+class ClosingStream(StreamingResponse):
+    """Server-sent events whose generator is closed as soon as the response ends, also when the client left
+    mid-stream: its `finally`, which releases the held session, then runs at once, not whenever the suspended
+    generator happens to be collected (until then the session would answer 409)."""
+
+    def __init__(self, events: AsyncGenerator[str, None]) -> None:
+        super().__init__(events, media_type="text/event-stream")
+        self.events = events
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.events.aclose()
 
 
 def stateless(body_model: type[BaseModel]) -> dict[str, Any]:
@@ -126,7 +144,7 @@ async def append_to_state(request: Request) -> Response:
     "/sessions/generate",
     tags=TAGS,
     response_model=SessionGenerateAnswer,
-    responses=ERRORS,
+    responses={**ERRORS, 200: STREAM_RESPONSE},
     openapi_extra=stateless(StateGenerateRequest),
 )
 async def generate_from_state(request: Request) -> Response:
@@ -174,7 +192,7 @@ async def append_to_session(session_id: str, request: Request) -> Response:
     "/sessions/{session_id}/generate",
     tags=TAGS,
     response_model=SessionGenerateAnswer,
-    responses=ERRORS,
+    responses={**ERRORS, 200: STREAM_RESPONSE},
     openapi_extra=request_body(SessionGenerateRequest),
 )
 async def generate_in_session(session_id: str, request: Request) -> Response:
@@ -242,7 +260,7 @@ async def generate(
                 recorded.append(token)
                 yield token
 
-        async def stream() -> AsyncIterator[str]:
+        async def stream() -> AsyncGenerator[str, None]:
             nonlocal after
             try:
                 async for event in generation.events(opening, recording(), body.max_new_tokens):
@@ -253,7 +271,7 @@ async def generate(
                 on_done(after)
 
         streaming = True
-        return StreamingResponse(stream(), media_type="text/event-stream")
+        return ClosingStream(stream())
     finally:
         if not streaming:
             on_done(after)

@@ -14,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 logger = logging.getLogger("rnnserve.errors")
 
@@ -158,20 +157,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     code = _HTTP_CODES.get(error.status_code, "http_error")
-    headers = error.headers
-    if error.status_code == 405:  # Starlette names the first route of the path only; a path may have several
-        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
-    return error_response(request.url.path, error.status_code, code, str(error.detail), headers=headers)
-
-
-def allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves on the request's path."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return sorted(methods)
+    return error_response(request.url.path, error.status_code, code, str(error.detail), headers=error.headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

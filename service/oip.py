@@ -204,7 +204,7 @@ class LanguageModelTensors(TaskTensors):
         ready = inference.registry.resolve(model, SessionStepPredictor)
         key = f"oip:{model}:{sequence_id}"  # a namespace of its own: a sequence id is the client's choice
         if starting:
-            sessions.sessions.pop(key, None)
+            sessions.discard(key)
             session, result = await feed(inference, ready, None, SessionStep(text, None))
             sessions.add(session, key)
         else:

@@ -22,7 +22,7 @@ import json
 import math
 import secrets
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -50,15 +50,11 @@ class Session:
     def perplexity(self) -> float | None:
         return math.exp(self.nll / self.token_count) if self.token_count else None
 
-    def renewed(self, ttl_s: float) -> "Session":
-        return replace(self, expires_at=time.time() + ttl_s)
-
 
 class SessionStore:
     """Live server-side sessions by id; expired ones are dropped as they are met."""
 
-    def __init__(self, ttl_s: float, capacity: int) -> None:
-        self.ttl_s = ttl_s
+    def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.sessions: dict[str, Session] = {}
         self.busy: set[str] = set()
@@ -107,6 +103,10 @@ class SessionStore:
     def delete(self, session_id: str) -> None:
         self.get(session_id)
         del self.sessions[session_id]
+
+    def discard(self, session_id: str) -> None:
+        """End the session if there is one (a restarted Open Inference Protocol sequence)."""
+        self.sessions.pop(session_id, None)
 
 
 async def feed(

@@ -133,6 +133,18 @@ def test_a_cheap_model_keeps_its_deadline_while_an_expensive_one_is_flooded() ->
     assert all(status in (200, 429) for status in statuses) and next_word.status_code == 200
 
 
+def read_reply(connection: socket.socket) -> str:
+    """One whole HTTP response: its head, then Content-Length bytes of body (they may come in several reads)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += connection.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    while len(body) < length:
+        body += connection.recv(4096)
+    return (head + b"\r\n\r\n" + body).decode()
+
+
 def test_a_stalled_body_is_cut_with_408_and_health_stays_prompt(artifacts_dir: Path) -> None:
     with serve(artifacts_dir, RNNSERVE_BODY_TIMEOUT_S="1") as server:
         port = int(server.url.rsplit(":", 1)[1])
@@ -141,7 +153,7 @@ def test_a_stalled_body_is_cut_with_408_and_health_stays_prompt(artifacts_dir: P
             stalled.sendall(head.encode() + b'{"texts": ["gr')
             began = time.monotonic()
             assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
-            reply = stalled.recv(4096).decode()
+            reply = read_reply(stalled)
             waited = time.monotonic() - began
         assert reply.startswith("HTTP/1.1 408") and '"code":"body_timeout"' in reply and waited < 5
 

@@ -67,6 +67,7 @@ bench: install
 	$(PY) -m bench.sentiment_quality --data $(DATA)/imdb
 	$(PY) -m bench.lm_quality --data $(DATA)/ptb
 	$(PY) -m bench.forecast_quality --data-root $(DATA)
+	$(PY) -m bench.forecast_eval --data-root $(DATA)
 	$(PY) -m bench.load
 	$(PY) -m bench.soak
 	$(PY) -m bench.sessions

@@ -6,6 +6,7 @@
 """
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -157,7 +158,19 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     code = _HTTP_CODES.get(error.status_code, "http_error")
-    return error_response(request.url.path, error.status_code, code, str(error.detail), headers=error.headers)
+    headers = error.headers
+    documented = documented_methods(request) if error.status_code == 405 else []
+    if documented:  # Starlette names one route's methods; a path may have a route per method
+        headers = {**(headers or {}), "Allow": ", ".join(documented)}
+    return error_response(request.url.path, error.status_code, code, str(error.detail), headers=headers)
+
+
+def documented_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document gives the request's path."""
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\{[^/}]+\}", "[^/]+", template), request.url.path):
+            return sorted(method.upper() for method in operations)
+    return []
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -155,21 +155,16 @@ async def generate_from_state(request: Request) -> Response:
     return await generate(request, inference, model, None, before, body, on_done=lambda _: None)
 
 
-# One route for both methods, so that a 405 on this path names both in its Allow header.
-@v1.api_route(
-    "/sessions/{session_id}",
-    methods=["GET", "DELETE"],
-    tags=TAGS,
-    response_model=SessionInfo,
-    responses={**ERRORS, 204: {"description": "DELETE: the session ended"}},
-)
-async def read_or_end_session(session_id: str, request: Request) -> Response:
-    """GET: the session's token count, running perplexity and expiry. DELETE: end it (204)."""
-    store = store_of(request)
-    if request.method == "DELETE":
-        store.delete(session_id)
-        return Response(status_code=204)
-    return json_response(SessionInfo(**info(session_id, store.get(session_id))))
+@v1.get("/sessions/{session_id}", tags=TAGS, response_model=SessionInfo, responses=ERRORS)
+async def read_session(session_id: str, request: Request) -> SessionInfo:
+    """The session's token count, running perplexity and expiry."""
+    return SessionInfo(**info(session_id, store_of(request).get(session_id)))
+
+
+@v1.delete("/sessions/{session_id}", tags=TAGS, status_code=204, responses=ERRORS)
+async def end_session(session_id: str, request: Request) -> Response:
+    store_of(request).delete(session_id)
+    return Response(status_code=204)
 
 
 @v1.post(

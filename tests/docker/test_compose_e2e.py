@@ -104,12 +104,17 @@ def test_killing_a_replica_loses_no_request(balancer: Balancer) -> None:
     victim_address = container_ip(victim)
     codes: Counter[int] = Counter()
     retried = Counter[str]()
+    cut: list[str] = []  # answers broken off after their head: nginx had forwarded it, so it could not resend
     stop = threading.Event()
 
     def client_loop() -> None:
         with httpx.Client(timeout=30) as client:
             while not stop.is_set():
-                response = client.post(f"{balancer.url}/v1/sentiment", json=REVIEW)
+                try:
+                    response = client.post(f"{balancer.url}/v1/sentiment", json=REVIEW)
+                except httpx.TransportError as error:
+                    cut.append(repr(error))
+                    continue
                 codes[response.status_code] += 1
                 if len(tried_upstreams(response)) > 1:
                     retried[tried_upstreams(response)[0]] += 1
@@ -123,8 +128,13 @@ def test_killing_a_replica_loses_no_request(balancer: Balancer) -> None:
     stop.set()
     for thread in clients:
         thread.join()
-    print(f"\nkilled one replica under load from 4 clients: {dict(codes)}, resent after a failed try: {dict(retried)}")
-    assert set(codes) == {200}, codes
+    print(
+        f"\nkilled one replica under load from 4 clients: {dict(codes)}, resent after a failed try: {dict(retried)}, cut: {cut}"
+    )
+    assert set(codes) == {200}, codes  # no 502 or 503 reaches a client
+    # A replica killed between writing a response's head and its body cuts that one response: nginx has
+    # forwarded the head and cannot resend (seen once in about ten runs; README, Docker). More is a fault.
+    assert len(cut) <= 1, cut
     # A moment later the dead address has left the DNS answer: nothing is sent there any more.
     time.sleep(1.5)
     assert victim_address not in {address for response in post_reviews(balancer.url, 20) for address in tried_upstreams(response)}

@@ -108,7 +108,11 @@ def test_killing_a_replica_mid_load_loses_no_request(ray_serve: RayServe) -> Non
     def client_loop() -> None:
         with httpx.Client(timeout=60) as client:
             while not stop.is_set():
-                response = client.post(f"{ray_serve.url}/v1/generate", json=body)
+                try:
+                    response = client.post(f"{ray_serve.url}/v1/generate", json=body)
+                except httpx.TransportError as error:  # an answer broken off after its head (see the assert)
+                    others.append(repr(error))
+                    continue
                 codes[response.status_code] += 1
                 if response.status_code != 200:
                     others.append(f"{response.status_code} {response.headers.get('retry-after')} {response.text[:120]}")
@@ -125,6 +129,8 @@ def test_killing_a_replica_mid_load_loses_no_request(ray_serve: RayServe) -> Non
         thread.join()
     print(f"\nkilled replica process {victim} under load from 4 clients: {dict(codes)}")
     assert codes[200] >= len(clients) and set(codes) == {200}, others  # every client got answers, and only 200s
+    # As behind nginx, a replica killed between an answer's head and its body cuts that answer; at most one.
+    assert len(others) <= 1, others
     # Serve replaces it; the replacement takes traffic once its models are loaded.
     deadline = time.monotonic() + 120
     while len(replica_pids()) < 2 or len(replicas_answering(ray_serve.url)) < 2:

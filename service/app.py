@@ -80,9 +80,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oip.v2)
     build_openapi = app.openapi
 
+    documented: dict[str, Any] = {}
+
     def build_documented_openapi() -> dict[str, Any]:
-        schema = oip.document_oip_errors(document_request_bodies(build_openapi()))
-        return document_api_key(schema) if settings.api_key is not None else schema  # the key only where one is set
+        """Built once: /openapi.json and every 405's Allow header (service/errors.py) read it."""
+        if not documented:
+            schema = oip.document_oip_errors(document_request_bodies(build_openapi()))
+            documented.update(document_api_key(schema) if settings.api_key is not None else schema)  # key only where set
+        return documented
 
     app.openapi = build_documented_openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend it
     add_middleware(app, settings, drain, metrics)

@@ -101,21 +101,26 @@ class DeadlineExceeded(ServiceError):
     status_code, code = 504, "deadline_exceeded"
 
 
+def documented_errors(model: type[BaseModel], descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for FastAPI: each status documented with the error body `model`."""
+    return {status: {"model": model, "description": description} for status, description in descriptions.items()}
+
+
 # For the OpenAPI schema: every /v1 operation documents the shared error shape.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": description}
-    for status, description in (
-        (401, "API key missing or wrong (unauthorized)"),
-        (404, "no model of that name (model_not_found)"),
-        (408, "the request body did not arrive within RNNSERVE_BODY_TIMEOUT_S (body_timeout)"),
-        (413, "request body too large (payload_too_large)"),
-        (422, "invalid input (invalid_input)"),
-        (429, "the model's queue is full, or its queued work would outlast the deadline (queue_full); see Retry-After"),
-        (503, "model loading or failed (model_not_ready), or shutting down (draining)"),
-        (504, "deadline passed before the forward pass (deadline_exceeded)"),
-        (500, "unexpected error (internal_error)"),
-    )
-}
+ERROR_RESPONSES = documented_errors(
+    ErrorResponse,
+    {
+        401: "API key missing or wrong (unauthorized)",
+        404: "no model of that name (model_not_found)",
+        408: "the request body did not arrive within RNNSERVE_BODY_TIMEOUT_S (body_timeout)",
+        413: "request body too large (payload_too_large)",
+        422: "invalid input (invalid_input)",
+        429: "the model's queue is full, or its queued work would outlast the deadline (queue_full); see Retry-After",
+        503: "model loading or failed (model_not_ready), or shutting down (draining)",
+        504: "deadline passed before the forward pass (deadline_exceeded)",
+        500: "unexpected error (internal_error)",
+    },
+)
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 408: "body_timeout", 413: "payload_too_large"}
 

@@ -37,7 +37,7 @@ from service.schemas.forecast import ForecastRequest
 from service.schemas.language_model import MAX_TOP_K, GenerateRequest, NextWordRequest, PerplexityRequest
 from service.schemas.oip import Datatype, InferRequest, RequestInput, ResponseOutput, TensorMetadata
 from service.schemas.sentiment import MAX_TEXTS, SentimentRequest
-from service.sessions import SessionStore, feed
+from service.sessions import SessionStore, append_to, feed
 
 SEQUENCE_PARAMETERS = {"sequence_id", "sequence_start", "sequence_end"}  # Triton's names
 MAX_LM_TEXTS = 16  # texts in one language-model infer request; each runs as its own /v1 operation
@@ -201,19 +201,14 @@ class LanguageModelTensors(TaskTensors):
         if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
             raise bad_request(f"top_k must be an integer from 1 to {MAX_TOP_K}")
         [text] = strings(the_input(request, "text"), most=1)
-        ready = inference.registry.resolve(model, SessionStepPredictor)
         key = f"oip:{model}:{sequence_id}"  # a namespace of its own: a sequence id is the client's choice
         if starting:
             sessions.discard(key)
+            ready = inference.registry.resolve(model, SessionStepPredictor)
             session, result = await feed(inference, ready, None, SessionStep(text, None))
             sessions.add(session, key)
         else:
-            before = sessions.hold(key)
-            session = before
-            try:
-                session, result = await feed(inference, ready, before, SessionStep(text, before.state))
-            finally:
-                sessions.release(key, session)
+            session, result = await append_to(inference, sessions, key, text)
         if ending:
             sessions.delete(key)
         return [

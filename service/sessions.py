@@ -32,7 +32,7 @@ from service import pipeline
 from service.errors import InvalidState, SessionBusy, SessionNotFound, StateExpired, TooManySessions, VersionMismatch
 from service.pipeline import Inference, ReadyModel
 from service.predictors.base import Prepared
-from service.predictors.language_model import LMItem, LMOutput, SessionStep, SessionStepResult
+from service.predictors.language_model import LMItem, LMOutput, SessionStep, SessionStepPredictor, SessionStepResult
 
 SessionModel = ReadyModel[SessionStep, Prepared[LMItem], LMOutput, SessionStepResult]
 
@@ -117,6 +117,18 @@ async def feed(
     count, nll = (before.token_count, before.nll) if before else (0, 0.0)
     ttl = inference.settings.session_ttl_s
     after = Session(model.name, model.card.version, result.state, count + result.scored, nll + result.nll, time.time() + ttl)
+    return after, result
+
+
+async def append_to(inference: Inference, store: SessionStore, session_id: str, text: str) -> tuple[Session, SessionStepResult]:
+    """Feed `text` to a held server-side session (409 if it is in another call) and keep what comes out."""
+    before = store.hold(session_id)
+    after: Session | None = None
+    try:
+        model = inference.registry.resolve(before.model, SessionStepPredictor)
+        after, result = await feed(inference, model, before, SessionStep(text, before.state))
+    finally:
+        store.release(session_id, after)
     return after, result
 
 

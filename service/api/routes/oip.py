@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request, Response
 from service.api.body import read_body, request_body
 from service.api.deps import RegistryDep, inference_of, json_response
 from service.drain import Drain
-from service.errors import InvalidInput, ModelNotFound, ModelNotReady, speaks_oip
+from service.errors import InvalidInput, ModelNotFound, ModelNotReady, documented_errors, speaks_oip
 from service.oip import TASK_TENSORS, requested
 from service.registry import ModelEntry, ModelRegistry, ModelStatus
 from service.schemas.oip import (
@@ -27,20 +27,20 @@ from service.schemas.oip import (
     ServerReadiness,
 )
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": OipError, "description": description}
-    for status, description in (
-        (400, "invalid request: tensors, parameters or the model's limits"),
-        (401, "API key missing or wrong"),
-        (404, "no model of that name or version"),
-        (408, "the request body did not arrive within RNNSERVE_BODY_TIMEOUT_S"),
-        (413, "request body over RNNSERVE_MAX_BODY_BYTES"),
-        (429, "the model's queue is full; see Retry-After"),
-        (503, "the model is loading or failed, or the server is draining"),
-        (504, "the deadline passed before the forward pass"),
-        (500, "unexpected error, logged with its traceback"),
-    )
-}
+ERRORS = documented_errors(
+    OipError,
+    {
+        400: "invalid request: tensors, parameters or the model's limits",
+        401: "API key missing or wrong",
+        404: "no model of that name or version",
+        408: "the request body did not arrive within RNNSERVE_BODY_TIMEOUT_S",
+        413: "request body over RNNSERVE_MAX_BODY_BYTES",
+        429: "the model's queue is full; see Retry-After",
+        503: "the model is loading or failed, or the server is draining",
+        504: "the deadline passed before the forward pass",
+        500: "unexpected error, logged with its traceback",
+    },
+)
 v2 = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"], responses=ERRORS)
 
 

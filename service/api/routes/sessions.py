@@ -23,7 +23,7 @@ from service.api.body import read_body, request_body
 from service.api.deps import inference_of, json_response
 from service.api.router import v1
 from service.api.routes.language_model import STREAM_RESPONSE
-from service.errors import ErrorResponse, InvalidState
+from service.errors import ErrorResponse, InvalidState, documented_errors
 from service.pipeline import Inference
 from service.predictors.language_model import SampledToken, SessionStep, SessionStepPredictor, SessionStepResult
 from service.schemas.language_model import GenerateRequest, WordProbability
@@ -37,22 +37,19 @@ from service.schemas.sessions import (
     StateAppendRequest,
     StateGenerateRequest,
 )
-from service.sessions import Session, SessionModel, SessionStore, StateCodec, feed, token_model
+from service.sessions import Session, SessionModel, SessionStore, StateCodec, append_to, feed, token_model
 
 TAGS: list[str | Enum] = ["sessions"]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": description}
-    for status, description in (
-        (400, "a state token altered, signed under another key, or sent while tokens are off (invalid_state)"),
-        (404, "no live session of that id (session_not_found), or no model of that name (model_not_found)"),
-        (409, "another call on the session is running (session_busy); a token of another model version (version_mismatch)"),
-        (410, "the state token expired (state_expired)"),
-        (
-            429,
-            "the server holds RNNSERVE_MAX_SESSIONS sessions (too_many_sessions), or the model's queue is full; see Retry-After",
-        ),
-    )
-}
+ERRORS = documented_errors(
+    ErrorResponse,
+    {
+        400: "a state token altered, signed under another key, or sent while tokens are off (invalid_state)",
+        404: "no live session of that id (session_not_found), or no model of that name (model_not_found)",
+        409: "another call on the session is running (session_busy); a token of another model version (version_mismatch)",
+        410: "the state token expired (state_expired)",
+        429: "the server holds RNNSERVE_MAX_SESSIONS sessions (too_many_sessions), or the model's queue is full; see Retry-After",
+    },
+)
 
 
 class ClosingStream(StreamingResponse):
@@ -178,14 +175,7 @@ async def append_to_session(session_id: str, request: Request) -> Response:
     """Feed text to the session; answers the next words and the running perplexity of everything fed."""
     inference = inference_of(request)
     body = await read_body(request, SessionAppendRequest)
-    store = store_of(request)
-    before = store.hold(session_id)
-    after: Session | None = None
-    try:
-        model = inference.registry.resolve(before.model, SessionStepPredictor)
-        after, result = await feed(inference, model, before, SessionStep(body.text, before.state))
-    finally:
-        store.release(session_id, after)
+    after, result = await append_to(inference, store_of(request), session_id, body.text)
     return answer(request, session_id, after, result, body.top_k)
 
 

@@ -5,6 +5,8 @@ a trainer or a benchmark reads typed fields, never string keys. A card that lack
 is refused with the model's name and the field's path (`io.max_length: Field required`).
 """
 
+from typing import Literal
+
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -40,6 +42,12 @@ class ForecastScaling(BaseModel):
     fitted_on: str
 
 
+# How a forecast model may answer: its network, or (one-feature models) a statistical model fitted to the
+# request's history (service/statistical.py), or the combination of the network, ETS and Theta;
+# `POST /v1/forecast` with method auto backtests them (service/forecast_choice.py).
+ForecastMethod = Literal["network", "seasonal_naive", "ets", "theta", "combination"]
+
+
 class ForecastIO(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -51,11 +59,24 @@ class ForecastIO(BaseModel):
     scaling: ForecastScaling
     quantiles: dict[str, list[float]] = Field(description="level -> conformal offset per horizon step, in window-spread units")
     calibration_windows: int | None = Field(None, ge=0, description="windows the offsets were fitted on")
+    methods: list[ForecastMethod] = Field(
+        default_factory=lambda: list[ForecastMethod](["network"]),
+        min_length=1,
+        description="what may answer: the network and, for one-feature models, statistical models; the first is the "
+        "fallback when a history is too short to backtest",
+    )
+    min_history: int | None = Field(
+        None, ge=2, description="shortest history served, padded back by its season to the context; None: the context"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "ForecastIO":
         if self.target not in self.features:
             raise ValueError(f"target {self.target!r} is not one of the features {self.features}")
+        if len(self.features) != 1 and self.methods != ["network"]:
+            raise ValueError(f"methods {self.methods}: statistical methods forecast one-feature models only")
+        if self.min_history is not None and self.min_history > self.context_length:
+            raise ValueError(f"min_history {self.min_history} is longer than the context {self.context_length}")
         if len(self.scaling.min_scale) != len(self.features):
             raise ValueError(f"scaling.min_scale has {len(self.scaling.min_scale)} values for {len(self.features)} features")
         for level, offsets in self.quantiles.items():
@@ -64,6 +85,10 @@ class ForecastIO(BaseModel):
             if len(offsets) < self.max_horizon:
                 raise ValueError(f"quantiles[{level!r}] has {len(offsets)} offsets for max_horizon {self.max_horizon}")
         return self
+
+    @property
+    def shortest_history(self) -> int:
+        return self.min_history or self.context_length
 
     @property
     def levels(self) -> dict[float, list[float]]:

@@ -12,8 +12,9 @@ batchers, deadlines and limits), and its answer is turned into output tensors:
   - with `sequence_id` (and `sequence_start`, `sequence_end`, Triton's names), one text feeds a server-side
     session (service/sessions.py): `word` and `probability` [1, k], the running `perplexity` FP32 [1]
     and `token_count` INT32 [1].
-- forecast: input `history` FP32 [T] or [T, F]; parameters `horizon` (required) and `quantiles`;
-  outputs `forecast` FP32 [H] and, when quantiles are asked, `quantiles` FP32 [Q, H] (rows in the order asked).
+- forecast: input `history` FP32 [T] or [T, F]; parameters `horizon` (required), `quantiles` and `method`;
+  outputs `forecast` FP32 [H], when quantiles are asked `quantiles` FP32 [Q, H] (rows in the order asked),
+  `method` BYTES [1] (what answered) and `season` INT64 [1].
 
 Tensor data is JSON (nested or flat row-major); the binary-data extension is not supported.
 """
@@ -260,6 +261,7 @@ class ForecastTensors(TaskTensors):
     parameters: ClassVar[dict[str, str]] = {
         "horizon": "steps to forecast (required), at most the model's max_horizon",
         "quantiles": "interval levels to return, among the card's io.quantiles, e.g. [0.1, 0.9]",
+        "method": "auto (default: backtest the card's io.methods on the history) or one of io.methods",
     }
 
     def inputs(self, card: ModelCard) -> list[TensorMetadata]:
@@ -270,6 +272,8 @@ class ForecastTensors(TaskTensors):
         return [
             TensorMetadata(name="forecast", datatype="FP32", shape=[-1]),
             TensorMetadata(name="quantiles", datatype="FP32", shape=[-1, -1]),  # rows in the order asked
+            TensorMetadata(name="method", datatype="BYTES", shape=[1]),  # what answered
+            TensorMetadata(name="season", datatype="INT64", shape=[1]),  # the season estimated from the history
         ]
 
     async def infer(
@@ -286,13 +290,15 @@ class ForecastTensors(TaskTensors):
         parameters = dict(request.parameters or {})
         unknown = sorted(set(parameters) - set(self.parameters))
         if unknown or "horizon" not in parameters:
-            raise bad_request(f"forecast takes the parameters horizon (required) and quantiles; got {sorted(parameters)}")
+            raise bad_request(f"forecast takes the parameters horizon (required), quantiles and method; got {sorted(parameters)}")
         body = validate_value(ForecastRequest, {"model": model, "history": history, **parameters}, "parameters")
         answer = await inference.answer(ForecastPredictor, model, body)
         outputs = [output("forecast", "FP32", [answer.horizon], answer.forecast)]
         if answer.quantiles:
             rows = list(answer.quantiles.values())
             outputs.append(output("quantiles", "FP32", [len(rows), answer.horizon], [value for row in rows for value in row]))
+        outputs.append(output("method", "BYTES", [1], [answer.method]))
+        outputs.append(output("season", "INT64", [1], [answer.season]))
         return outputs
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic
 
 from prometheus_client import Histogram
+from starlette.concurrency import run_in_threadpool
 
 from models.artifact import ModelCard
 from service.batching import MicroBatcher
@@ -57,7 +58,10 @@ async def run(
     outputs = await model.batcher.submit(prepared.items, deadline)
     started = time.perf_counter()
     try:
-        response = model.predictor.postprocess(request, prepared, outputs)
+        if model.predictor.postprocess_blocks:
+            response = await run_in_threadpool(model.predictor.postprocess, request, prepared, outputs)
+        else:
+            response = model.predictor.postprocess(request, prepared, outputs)
     finally:
         log_fields.update(prepared.sizes)  # postprocess may add what only the forward learnt (tokens)
     model.timers.postprocess.observe(time.perf_counter() - started)

@@ -132,8 +132,11 @@ def write_tiny_forecast_artifact(
     multi_step: str = "direct",
     context_length: int = 8,
     max_horizon: int = 6,
+    methods: list[str] | None = None,
+    min_history: int | None = None,
 ) -> Path:
-    """An untrained forecaster with made-up conformal offsets that widen with the horizon."""
+    """An untrained forecaster with made-up conformal offsets that widen with the horizon; `methods` and
+    `min_history` as the card's io gives them (default: the network alone, histories of the context)."""
     torch.manual_seed(0)
     config = ForecasterConfig(
         input_size=len(features),
@@ -159,6 +162,8 @@ def write_tiny_forecast_artifact(
             "multi_step": multi_step,
             "scaling": {"method": "window", "min_scale": [1e-3] * len(features), "fitted_on": "train part"},
             "quantiles": {str(q): [z_scores[q] * (1 + 0.1 * h) for h in range(max_horizon)] for q in TINY_QUANTILES},
+            "methods": methods or ["network"],
+            "min_history": min_history,
         },
         license="test data",
         metrics={"test_mase": 1.0},

@@ -23,23 +23,34 @@ from tqdm import tqdm
 
 from models.card_io import ForecastIO, ForecastScaling
 from models.forecaster import Forecaster, ForecasterConfig, MultiStep, normalize_window
-from training import distributed, forecast_data
+from models.season import estimate_season, pad_to
+from training import distributed, forecast_data, synthetic
 from training.conformal import DEFAULT_QUANTILES, conformal_offsets
 from training.forecast_data import SeriesSet, part_windows
 from training.forecast_eval import calibration_residuals, evaluate, format_rows
 from training.loop import EpochStats, Finished, Fit, RunConfig, Trainer
 from training.plots import forecast_png
 
-# Per preset: context length, most horizon, multi-step mode, loss, and the stride between
-# validation and calibration origins (recursive rollouts are long, so those are spaced out).
+# Per preset: context length, most horizon, multi-step mode, loss, the stride between validation and
+# calibration origins (recursive rollouts are long, so those are spaced out), the share of synthetic
+# training windows, the shortest history served (None: the context; shorter ones are padded by
+# their season, models.season.pad_to, at training as at serving), and what may answer a request
+# (the card's io.methods; default the network alone).
 PRESETS: dict[str, dict[str, Any]] = {
-    "univariate": {"context": 48, "horizon": 30, "multi_step": "direct", "loss": "l1", "eval_stride": 1, "synthetic": 0.5},
+    "univariate": {
+        "context": 96, "horizon": 30, "multi_step": "direct", "loss": "l1", "eval_stride": 1, "synthetic": 0.8, "min_history": 16,
+        "methods": ["network", "seasonal_naive", "ets", "theta", "combination"],
+    },
     "stocks": {"context": 30, "horizon": 5, "multi_step": "direct", "loss": "l1", "eval_stride": 1, "synthetic": 0.0},
     "csv": {"context": 48, "horizon": 24, "multi_step": "direct", "loss": "l1", "eval_stride": 1, "synthetic": 0.0},
     # 251 steps is two periods of sin(t / 20) (2 x 40 pi): each window's mean and spread then do not
     # depend on where in the wave it starts, so the normalized input is always the same unit sine.
     "sine": {"context": 251, "horizon": 1000, "multi_step": "recursive", "loss": "mse", "eval_stride": 60, "synthetic": 0.0},
-}
+}  # fmt: skip
+# A target this many window spreads from the window's mean (a flat window, then a level shift) is clamped in
+# training: one such window would otherwise outweigh a batch.
+MAX_NORMALIZED_TARGET = 20.0
+SHORT_SHARE = 0.25  # share of synthetic training windows cut short and padded, when the preset serves short histories
 LICENSES = {
     "univariate": "Time Series Data Library series (Hyndman) via jbrownlee/Datasets: no license stated",
     "stocks": "Yahoo! Finance daily prices via backtrader / backtesting.py sample data: no license stated",
@@ -152,32 +163,47 @@ def loss_function(kind: str) -> torch.nn.Module:
 
 class WindowSampler:
     """Training batches drawn from every series in equal shares (the short series count as much as the long),
-    plus, for one-feature models, a share of windows cut from fresh synthetic seasonal series."""
+    plus, for one-feature models, a share of windows cut from fresh synthetic series (training.synthetic).
+
+    With `min_history`, a real series' first windows have as little as that much history, and SHORT_SHARE
+    of the synthetic windows are cut to a random shorter history; both are padded as the service pads."""
 
     def __init__(
-        self, series_set: SeriesSet, context: int, horizon: int, rng: np.random.Generator, synthetic_share: float = 0.0
+        self,
+        series_set: SeriesSet,
+        context: int,
+        horizon: int,
+        rng: np.random.Generator,
+        synthetic_share: float = 0.0,
+        min_history: int | None = None,
     ) -> None:
-        self.pools = [(contexts, targets) for _, contexts, targets in part_windows(series_set, "train", context, horizon)]
-        if not self.pools:
+        windows = part_windows(series_set, "train", context, horizon, min_history=min_history)
+        self.pools = [(contexts, targets) for _, contexts, targets in windows]
+        if not self.pools and synthetic_share < 1:
             raise ValueError(f"no training window of context {context} and horizon {horizon} fits in any series")
-        self.context, self.horizon = context, horizon
-        self.synthetic_share = synthetic_share
+        self.context, self.horizon, self.min_history = context, horizon, min_history
+        self.synthetic_share = synthetic_share if self.pools else 1.0
         self.rng = rng
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        synthetic = int(self.rng.binomial(size, self.synthetic_share))
-        picks = self.rng.integers(len(self.pools), size=size - synthetic)
+        made = int(self.rng.binomial(size, self.synthetic_share))
+        picks = self.rng.integers(len(self.pools), size=size - made)
         contexts, targets = [], []
         for pool_index in picks:
             pool_contexts, pool_targets = self.pools[pool_index]
             row = self.rng.integers(len(pool_contexts))
             contexts.append(pool_contexts[row])
             targets.append(pool_targets[row])
-        if synthetic:
-            series = forecast_data.synthetic_series(self.rng, synthetic, self.context + self.horizon)  # (n, T + H)
-            contexts.extend(series[:, : self.context, None])
-            targets.extend(series[:, self.context :])
-        return torch.from_numpy(np.stack(contexts)), torch.from_numpy(np.stack(targets))
+        if made:
+            series = synthetic.synthetic_series(self.rng, made, self.context + self.horizon)  # (n, T + H)
+            for row in series:
+                history = row[: self.context, None]  # (context, 1)
+                if self.min_history is not None and self.rng.random() < SHORT_SHARE:
+                    kept = history[self.rng.integers(self.min_history, self.context) :]
+                    history = pad_to(kept, self.context, estimate_season(kept[:, 0]))
+                contexts.append(history)
+                targets.append(row[self.context :])
+        return torch.from_numpy(np.stack(contexts).astype(np.float32)), torch.from_numpy(np.stack(targets))
 
 
 class ForecastTrainer(Trainer[Forecaster]):
@@ -228,7 +254,9 @@ class ForecastTrainer(Trainer[Forecaster]):
         """Every rank draws the same global batch and trains on its own rows of it."""
         config, horizon = self.config, self._rollout(epoch)
         if self.sampler is None or horizon != self.sampler.horizon:  # windows are cut again only when the rollout grows
-            self.sampler = WindowSampler(self.series_set, config.context, horizon, self.rng, config.synthetic_share)
+            self.sampler = WindowSampler(
+                self.series_set, config.context, horizon, self.rng, config.synthetic_share, self.preset.get("min_history")
+            )
         self.train_model.train()
         rows = distributed.rows_of(range(config.batch_size), self.world)
         share = distributed.share_of_batch(len(rows), config.batch_size, self.world)
@@ -244,6 +272,7 @@ class ForecastTrainer(Trainer[Forecaster]):
             contexts, targets = self.sampler.batch(config.batch_size)
             contexts, targets = contexts[rows].to(self.device), targets[rows].to(self.device)
             x, y = normalized_pair(contexts, targets, self.min_scale, self.model.config.target_index)
+            y = y.clamp(-MAX_NORMALIZED_TARGET, MAX_NORMALIZED_TARGET)  # a near-flat window then a jump: not a lesson
             batch_loss = self.loss(self.train_model(x, horizon), y)
             self.optimizer.zero_grad(set_to_none=True)
             torch.autograd.backward(batch_loss * share)
@@ -259,7 +288,9 @@ class ForecastTrainer(Trainer[Forecaster]):
         train on, so epochs compare alike."""
         config = self.config
         horizon = min(config.rollout_max, config.horizon) if config.recursive else config.horizon
-        windows = part_windows(self.series_set, "validation", config.context, horizon, self.preset["eval_stride"])
+        windows = part_windows(
+            self.series_set, "validation", config.context, horizon, self.preset["eval_stride"], self.preset.get("min_history")
+        )
         if not windows:
             raise ValueError("no validation window fits; use longer series or a shorter context/horizon")
         self.model.eval()
@@ -283,7 +314,13 @@ class ForecastTrainer(Trainer[Forecaster]):
         config = self.config
         self.model.cpu()
         residuals = calibration_residuals(
-            self.model, self.series_set, config.context, config.horizon, self.min_scale_values, self.preset["eval_stride"]
+            self.model,
+            self.series_set,
+            config.context,
+            config.horizon,
+            self.min_scale_values,
+            self.preset["eval_stride"],
+            self.preset.get("min_history"),
         )
         io = ForecastIO(
             features=self.features,
@@ -298,6 +335,8 @@ class ForecastTrainer(Trainer[Forecaster]):
             ),
             quantiles=conformal_offsets(residuals, DEFAULT_QUANTILES),
             calibration_windows=int(residuals.shape[0]),
+            min_history=self.preset.get("min_history"),
+            methods=self.preset.get("methods", ["network"]),
         )
         evaluation = evaluate(self.model, self.series_set, io)
         print(format_rows(evaluation.rows))

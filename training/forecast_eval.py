@@ -2,8 +2,9 @@
 
 - sine: 1000 free-running steps from step 1000 of each test wave: MSE against the true
   continuation, beside predicting the last value and predicting zeros.
-- univariate / csv: one forecast of the whole test tail from its start, per series: MAE,
-  MAE relative to seasonal naive, MASE, beside naive and seasonal naive.
+- univariate / csv: back-to-back windows over each series' test tail (the univariate preset's five of
+  its horizon; a csv's one, the whole tail), per series: MAE, MAE relative to seasonal naive and MASE,
+  beside naive and seasonal naive.
 - stocks: a forecast of the next `max_horizon` closes from every day of the test year:
   MAE at step 1 and over all steps, MASE, beside persistence (the last close).
 
@@ -62,12 +63,18 @@ def predict(
 
 
 def calibration_residuals(
-    model: Forecaster, series_set: SeriesSet, context: int, horizon: int, min_scale: list[float], stride: int
+    model: Forecaster,
+    series_set: SeriesSet,
+    context: int,
+    horizon: int,
+    min_scale: list[float],
+    stride: int,
+    min_history: int | None = None,
 ) -> np.ndarray:
     """(actual - forecast) / window scale for every calibration window: (n, horizon)."""
     residuals = []
     for series in series_set.series:
-        origins = window_origins(series, "calibration", context, horizon, stride)
+        origins = window_origins(series, "calibration", context, horizon, stride, min_history)
         if len(origins) == 0:
             continue
         contexts, targets = windows_at(series, origins, context, horizon)
@@ -127,24 +134,29 @@ def _evaluate_sine(model: Forecaster, series_set: SeriesSet, io: ForecastIO) -> 
 
 
 def _evaluate_tails(model: Forecaster, series_set: SeriesSet, io: ForecastIO) -> Evaluation:
+    """Per series, back-to-back windows of its horizon over the test tail (one window: the whole tail),
+    each forecast from the history before it; errors are averaged over the windows."""
     context, max_horizon = io.context_length, io.max_horizon
     rows, metrics, picture = [], {}, None
     beaten = 0
     for series in series_set.series:
         start, end = series.parts["test"]
-        horizon = end - start
+        horizon = series.horizon or end - start
         if horizon > max_horizon:
-            raise ValueError(f"{series.name}: test tail of {horizon} is longer than the model's max horizon {max_horizon}")
-        window, actual = windows_at(series, np.array([start]), context, horizon)
-        forecasts, scales = predict(model, window, horizon, io.scaling.min_scale)
+            raise ValueError(f"{series.name}: test windows of {horizon} are longer than the model's max horizon {max_horizon}")
+        origins = np.arange(start, end - horizon + 1, horizon)
+        windows, actual = windows_at(series, origins, context, horizon)  # (n, context, F), (n, horizon)
+        forecasts, scales = predict(model, windows, horizon, io.scaling.min_scale)
         lower, upper = _band(forecasts, scales, io)
-        past = series.values[:start, series.target_index].astype(np.float64)
-        naive_mae = fm.mae(fm.naive(past, horizon), actual[0])
-        seasonal_mae = fm.mae(fm.seasonal_naive(past, horizon, series.season), actual[0])
-        model_mae = fm.mae(forecasts[0], actual[0])
-        scale = fm.in_sample_scale(past, series.season)
+        pasts = [series.values[:origin, series.target_index].astype(np.float64) for origin in origins]
+        naive = np.stack([fm.naive(past, horizon) for past in pasts])
+        seasonal = np.stack([fm.seasonal_naive(past, horizon, series.season) for past in pasts])
+        # MASE scales by the seasonal difference; a history shorter than two seasons, by the one-step difference.
+        scale = fm.in_sample_scale(pasts[0], series.season if len(pasts[0]) > 2 * series.season else 1)
+        model_mae, naive_mae, seasonal_mae = fm.mae(forecasts, actual), fm.mae(naive, actual), fm.mae(seasonal, actual)
         row: dict[str, Any] = {
             "series": series.name,
+            "windows": len(origins),
             "steps": horizon,
             "season": series.season,
             "mae": model_mae,
@@ -163,14 +175,14 @@ def _evaluate_tails(model: Forecaster, series_set: SeriesSet, io: ForecastIO) ->
         metrics[f"test_mase_{key}"] = row["mase"]
         metrics[f"test_coverage_80_{key}"] = row["coverage_80"]
         if picture is None:
-            shown = min(start, 4 * horizon)
+            shown = min(int(origins[-1]), 4 * horizon)
             picture = ForecastPicture(
                 f"{series.name}: last {horizon} steps held out",
-                past[-shown:],
-                actual[0],
-                forecasts[0],
-                lower[0],
-                upper[0],
+                pasts[-1][-shown:],
+                actual[-1],
+                forecasts[-1],
+                lower[-1],
+                upper[-1],
             )
     metrics["test_series_at_or_below_seasonal_naive"] = float(beaten)
     metrics["test_mase"] = float(np.mean([row["mase"] for row in rows]))

@@ -115,6 +115,8 @@ class Predictor(ABC, Generic[RequestT, PreparedT, OutputT, ResponseT]):
     """
 
     task: ClassVar[Task]  # the registry resolves a request's model among this task's models
+    # True where postprocess does heavy CPU work (fitting models): the pipeline then runs it in a worker thread.
+    postprocess_blocks: ClassVar[bool] = False
 
     def __init__(self, runner: ModelRunner[Any, OutputT]) -> None:
         self.runner = runner

@@ -5,14 +5,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from models.artifact import Artifact
-from models.card_io import ForecastIO, interval
+from models.card_io import ForecastIO, ForecastMethod, interval
 from models.forecaster import Forecaster, forecast_values
+from models.season import estimate_season, pad_to
 from service.errors import ErrorDetail, InvalidInput
+from service.forecast_choice import Forecast, backtest, choose, forecast_by, widened
 from service.predictors.base import ModelRunner, Predictor, Prepared, typed_io, typed_network
 from service.schemas.forecast import ForecastRequest, ForecastResponse
+from service.statistical import is_statistical, statistical_forecast
 
 # The network computes in float32: a window's spread squares its values, which must stay far below 3.4e38.
 MAX_MAGNITUDE = 1e18
@@ -61,9 +65,13 @@ class ForecastRunner(ModelRunner[PreparedHistory, ForecastOutput]):
         return [ForecastPredictor(self)]
 
     def warmup(self) -> None:
-        request = ForecastRequest(history=self._example_history(), horizon=self.io.max_horizon)
+        request = ForecastRequest(history=self._example_history(), horizon=self.io.max_horizon, method="network")
         [output] = self.forward(ForecastPredictor(self).preprocess(request).items)
         self.require_finite(torch.tensor([*output.forecast, output.scale]))
+        history = np.array(request.history, dtype=np.float64)
+        for method in self.io.methods:  # statsforecast builds some of its state on the first fit
+            if is_statistical(method):
+                statistical_forecast(method, history, self.io.max_horizon, 12, [0.1, 0.9])
 
     def _example_history(self) -> list[float | list[float]]:
         """A seasonal wave around 100 with a period of 12 rows; one column per feature."""
@@ -81,18 +89,35 @@ class ForecastRunner(ModelRunner[PreparedHistory, ForecastOutput]):
         }
 
 
-class ForecastPredictor(Predictor[ForecastRequest, Prepared[PreparedHistory], ForecastOutput, ForecastResponse]):
-    """The schema made every row alike; this checks the history against the card."""
+BACKTEST_WINDOWS = 2  # method auto scores each candidate on the history's last horizons, at most this many
+
+
+@dataclass(frozen=True)
+class PreparedForecast(Prepared[PreparedHistory]):
+    """The items are the network's windows: the whole history's first, then, when the network is a candidate,
+    one per backtest origin."""
+
+    target: npt.NDArray[np.float64]  # (T,): the target column of the history
+    season: int
+    candidates: list[ForecastMethod]
+    origins: list[int]  # backtest origins, newest first: each candidate forecasts target[origin:origin + horizon]
+    ends: list[int]  # the history end of each item's window
+
+
+class ForecastPredictor(Predictor[ForecastRequest, PreparedForecast, ForecastOutput, ForecastResponse]):
+    """The schema made every row alike; this checks the history against the card, estimates its season and,
+    for method auto, backtests the card's methods on the history's own last horizons."""
 
     task = "forecast"
+    postprocess_blocks = True  # statistical models are fitted in postprocess: off the event loop
 
     def __init__(self, runner: ForecastRunner) -> None:
         super().__init__(runner)
         self.io = runner.io
         self.offsets = runner.offsets
 
-    def preprocess(self, request: ForecastRequest) -> Prepared[PreparedHistory]:
-        """Check the feature count, context length, horizon and levels; keep the last context_length rows."""
+    def preprocess(self, request: ForecastRequest) -> PreparedForecast:
+        """Check the feature count, history length, horizon, levels and method; cut the network's windows."""
         history, features = request.history, self.io.features
         first = history[0]
         width = len(first) if isinstance(first, list) else 1
@@ -104,11 +129,11 @@ class ForecastPredictor(Predictor[ForecastRequest, Prepared[PreparedHistory], Fo
                 f"model {self.card.name!r} takes {expected}; got {width} value(s) per row",
                 [ErrorDetail(loc=["body", "history"], msg=f"expected {len(features)} feature(s) per row: {features}")],
             )
-        context = self.io.context_length
-        if len(history) < context:
+        shortest = self.io.shortest_history
+        if len(history) < shortest:
             raise InvalidInput(
-                f"history has {len(history)} rows; model {self.card.name!r} needs at least {context}",
-                [ErrorDetail(loc=["body", "history"], msg=f"at least {context} rows (the model's context_length)")],
+                f"history has {len(history)} rows; model {self.card.name!r} needs at least {shortest}",
+                [ErrorDetail(loc=["body", "history"], msg=f"at least {shortest} rows (the model's min_history)")],
             )
         if request.horizon > self.io.max_horizon:
             raise InvalidInput(
@@ -122,27 +147,71 @@ class ForecastPredictor(Predictor[ForecastRequest, Prepared[PreparedHistory], Fo
         ]
         if unknown:
             raise InvalidInput(f"model {self.card.name!r} offers the quantiles {sorted(self.offsets)} only", unknown)
-        tail = history[-context:]  # only the last context_length rows are fed
-        window = torch.tensor([row if isinstance(row, list) else [row] for row in tail], dtype=torch.float64)
-        if float(window.abs().max()) > MAX_MAGNITUDE:
+        if request.method != "auto" and request.method not in self.io.methods:
+            raise InvalidInput(
+                f"model {self.card.name!r} forecasts by {self.io.methods} (or auto); not {request.method!r}",
+                [ErrorDetail(loc=["body", "method"], msg=f"one of auto, {', '.join(self.io.methods)}")],
+            )
+        rows = np.array([row if isinstance(row, list) else [row] for row in history], dtype=np.float64)  # (T, F)
+        if float(np.abs(rows).max()) > MAX_MAGNITUDE:
             raise InvalidInput(
                 f"history values must lie within ±{MAX_MAGNITUDE:.0e}: model {self.card.name!r} computes in float32",
                 [ErrorDetail(loc=["body", "history"], msg=f"a value fed to the model exceeds ±{MAX_MAGNITUDE:.0e}")],
             )
-        window = window.float()
-        return Prepared([PreparedHistory(window, request.horizon)], {"rows": len(history), "horizon": request.horizon})
+        target = rows[:, features.index(self.io.target)]
+        candidates: list[ForecastMethod] = list(self.io.methods) if request.method == "auto" else [request.method]
+        origins: list[int] = []
+        if len(candidates) > 1:
+            step = request.horizon
+            origins = [len(rows) - k * step for k in range(1, BACKTEST_WINDOWS + 1) if len(rows) - k * step >= shortest]
+            if not origins:  # too short to backtest: the card's first method answers
+                candidates = candidates[:1]
+        # The whole history's window always goes through the batcher (a statistical answer waits its turn there
+        # too, so queue limits and deadlines hold for every request); the backtest windows where the network
+        # is a candidate, alone or in the combination.
+        uses_network = bool({"network", "combination"} & set(candidates))
+        ends = [len(rows), *origins] if uses_network else [len(rows)]
+        items = [PreparedHistory(self._window(rows[:end]), request.horizon) for end in ends]
+        sizes = {"rows": len(history), "horizon": request.horizon}
+        return PreparedForecast(items, sizes, target, estimate_season(target), candidates, origins, ends)
+
+    def _window(self, rows: npt.NDArray[np.float64]) -> torch.Tensor:
+        """The network's input: the last context_length rows, padded back by their season when fewer."""
+        context = self.io.context_length
+        tail = rows[-context:]
+        if len(tail) < context:
+            tail = pad_to(tail, context, estimate_season(tail[:, self.io.features.index(self.io.target)]))
+        return torch.from_numpy(tail).float()
 
     def postprocess(
-        self, request: ForecastRequest, prepared: Prepared[PreparedHistory], outputs: list[ForecastOutput]
+        self, request: ForecastRequest, prepared: PreparedForecast, outputs: list[ForecastOutput]
     ) -> ForecastResponse:
-        [output] = outputs
-        forecast, scale = np.array([output.forecast]), np.array([output.scale])  # (1, horizon), (1,)
-        if not (np.isfinite(forecast).all() and np.isfinite(scale).all()):
+        """Backtest the candidates (method auto), then forecast the whole history by the chosen one."""
+        horizon, season, target = request.horizon, prepared.season, prepared.target
+        by_end = dict(zip(prepared.ends, outputs, strict=True))  # history end -> the network's output
+
+        def network(end: int, quantiles: list[float]) -> Forecast:
+            output = by_end[end]
+            forecast, scale = np.array([output.forecast]), np.array([output.scale])  # (1, horizon), (1,)
+            return forecast[0], {level: interval(forecast, scale, self.offsets[level])[0] for level in quantiles}
+
+        errors = backtest(prepared.candidates, target, prepared.origins, horizon, season, network) if prepared.origins else {}
+        chosen = choose(errors) if errors else prepared.candidates[0]
+        point, bounds = forecast_by(chosen, target, len(target), horizon, season, request.quantiles, network)
+        if errors:
+            bounds = widened(point, bounds, errors[chosen])
+        if not (np.isfinite(point).all() and all(np.isfinite(bound).all() for bound in bounds.values())):
             raise InvalidInput(
                 f"model {self.card.name!r} gives no finite forecast for this history",
                 [ErrorDetail(loc=["body", "history"], msg="the forecast is not finite; rescale the values")],
             )
-        bounds = {str(level): interval(forecast, scale, self.offsets[level])[0].tolist() for level in request.quantiles}
         return ForecastResponse(
-            model=self.card.name, version=self.card.version, horizon=request.horizon, forecast=output.forecast, quantiles=bounds
+            model=self.card.name,
+            version=self.card.version,
+            horizon=horizon,
+            forecast=point.tolist(),
+            quantiles={str(level): bounds[level].tolist() for level in request.quantiles},
+            method=chosen,
+            season=season,
+            backtest_mae={method: round(float(np.mean(np.abs(error))), 6) for method, error in errors.items()},
         )

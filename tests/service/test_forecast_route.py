@@ -18,11 +18,13 @@ OHLCV = [[v, v + 2, v - 2, v + 1, 1e6 + 1000 * t] for t, v in enumerate(SEASONAL
 
 
 def test_forecast_returns_the_horizon_and_ordered_bounds(client: TestClient) -> None:
-    response = client.post("/v1/forecast", json={"history": SEASONAL, "horizon": 5, "quantiles": [0.1, 0.9, 0.5]})
+    body = {"history": SEASONAL, "horizon": 5, "quantiles": [0.1, 0.9, 0.5], "method": "network"}
+    response = client.post("/v1/forecast", json=body)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model"] == "forecast-univariate" and body["version"] == "test-forecast-univariate-1"
     assert body["horizon"] == 5 and len(body["forecast"]) == 5
+    assert body["method"] == "network" and body["season"] == 12 and body["backtest_mae"] == {}
     assert set(body["quantiles"]) == {"0.1", "0.9", "0.5"}
     for low, mid, high, point in zip(
         body["quantiles"]["0.1"], body["quantiles"]["0.5"], body["quantiles"]["0.9"], body["forecast"], strict=True
@@ -41,10 +43,42 @@ def test_forecast_without_quantiles_returns_none(client: TestClient) -> None:
 
 def test_forecast_follows_the_series_level(client: TestClient) -> None:
     """Windows are normalized: shifting and scaling the history shifts and scales the forecast."""
-    base = client.post("/v1/forecast", json={"history": SEASONAL, "horizon": 4}).json()["forecast"]
+    base = client.post("/v1/forecast", json={"history": SEASONAL, "horizon": 4, "method": "network"}).json()["forecast"]
     moved = [1000 + 3 * value for value in SEASONAL]
-    shifted = client.post("/v1/forecast", json={"history": moved, "horizon": 4}).json()["forecast"]
+    shifted = client.post("/v1/forecast", json={"history": moved, "horizon": 4, "method": "network"}).json()["forecast"]
     assert shifted == pytest.approx([1000 + 3 * value for value in base], rel=1e-4)
+
+
+def test_auto_backtests_every_method_and_answers_with_the_best(client: TestClient) -> None:
+    """A history that repeats exactly every 12 steps: seasonal naive has no backtest error, so it answers,
+    and its forecast is the next season."""
+    repeating = [100.0 + (t % 12) * 5 for t in range(60)]
+    body = client.post("/v1/forecast", json={"history": repeating, "horizon": 6, "quantiles": [0.1, 0.9]}).json()
+    assert body["season"] == 12 and body["method"] == "seasonal_naive"
+    assert set(body["backtest_mae"]) == {"network", "seasonal_naive", "ets", "theta", "combination"}
+    assert body["backtest_mae"]["seasonal_naive"] == 0 < body["backtest_mae"]["network"]
+    assert body["forecast"] == pytest.approx(repeating[:6])
+    assert body["quantiles"]["0.1"] == pytest.approx(repeating[:6]) == body["quantiles"]["0.9"]  # no error seen, no width
+
+
+def test_a_named_method_answers_without_a_backtest(client: TestClient) -> None:
+    rising = [float(t) + 3 * (t % 4) for t in range(40)]
+    for method in ("network", "seasonal_naive", "ets", "theta", "combination"):
+        body = client.post("/v1/forecast", json={"history": rising, "horizon": 4, "quantiles": [0.1], "method": method}).json()
+        assert body["method"] == method and body["backtest_mae"] == {} and len(body["forecast"]) == 4
+        assert all(low <= point for low, point in zip(body["quantiles"]["0.1"], body["forecast"], strict=True))
+
+
+def test_a_history_shorter_than_the_context_is_padded_down_to_min_history(client: TestClient) -> None:
+    """The tiny univariate card has context 8 and min_history 4: 4..7 values are padded back by their season."""
+    for length in (4, 5, 7):
+        body = client.post("/v1/forecast", json={"history": SEASONAL[:length], "horizon": 4, "method": "network"}).json()
+        assert len(body["forecast"]) == 4 and all(math.isfinite(value) for value in body["forecast"])
+    # Too short to hold out a horizon and keep min_history: the card's first method answers, without a backtest.
+    body = client.post("/v1/forecast", json={"history": SEASONAL[:6], "horizon": 4}).json()
+    assert body["method"] == "network" and body["backtest_mae"] == {}
+    code, error = _error(client, {"history": SEASONAL[:3], "horizon": 2})
+    assert code == 422 and "needs at least 4" in error["message"]
 
 
 def test_multivariate_model_takes_rows(client: TestClient) -> None:
@@ -77,7 +111,10 @@ def _error(client: TestClient, body: dict[str, Any]) -> tuple[int, dict[str, Any
 @pytest.mark.parametrize(
     ("body", "status", "loc_start"),
     [
-        ({"history": SEASONAL[:5], "horizon": 2}, 422, ["body", "history"]),  # shorter than the context
+        ({"history": SEASONAL[:3], "horizon": 2}, 422, ["body", "history"]),  # shorter than min_history (4)
+        ({"model": "forecast-ohlcv", "history": OHLCV[:5], "horizon": 2}, 422, ["body", "history"]),  # < context, no min
+        ({"model": "forecast-ohlcv", "history": OHLCV, "horizon": 2, "method": "ets"}, 422, ["body", "method"]),
+        ({"history": SEASONAL, "horizon": 2, "method": "arima"}, 422, ["body", "method"]),
         ({"history": SEASONAL, "horizon": 7}, 422, ["body", "horizon"]),  # beyond the card's max (6)
         ({"history": SEASONAL, "horizon": 0}, 422, ["body", "horizon"]),
         ({"history": SEASONAL, "horizon": 1001}, 422, ["body", "horizon"]),  # beyond the schema's ceiling

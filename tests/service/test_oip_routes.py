@@ -50,8 +50,8 @@ def test_model_metadata_names_its_tensors_version_and_parameters(client: TestCli
         metadata = client.get(path).json()
         assert metadata["versions"] == [version]
         assert metadata["inputs"] == [{"name": "history", "datatype": "FP32", "shape": [-1, 5]}]
-        assert [tensor["name"] for tensor in metadata["outputs"]] == ["forecast", "quantiles"]
-        assert set(metadata["parameters"]) == {"horizon", "quantiles"}
+        assert [tensor["name"] for tensor in metadata["outputs"]] == ["forecast", "quantiles", "method", "season"]
+        assert set(metadata["parameters"]) == {"horizon", "quantiles", "method"}
     sentiment = client.get("/v2/models/sentiment").json()
     assert sentiment["outputs"][2] == {"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]}
     assert client.get("/v2/models/lm-ptb/ready").json() == {"name": "lm-ptb", "ready": True}
@@ -106,12 +106,15 @@ def test_forecast_tensors_match_v1_for_one_and_several_features(client: TestClie
     assert answer["forecast"]["shape"] == [4] and answer["forecast"]["data"] == pytest.approx(v1["forecast"])
     assert answer["quantiles"]["shape"] == [2, 4]
     assert answer["quantiles"]["data"] == pytest.approx(v1["quantiles"]["0.9"] + v1["quantiles"]["0.1"])
+    assert answer["method"] == {"name": "method", "shape": [1], "datatype": "BYTES", "data": [v1["method"]]}
+    assert answer["season"] == {"name": "season", "shape": [1], "datatype": "INT64", "data": [v1["season"]]}
 
     rows = [[value + feature for feature in range(5)] for value in HISTORY]
     nested = {"name": "history", "shape": [48, 5], "datatype": "FP64", "data": rows}  # nested lists, as the protocol allows
     answer = tensors(infer(client, "forecast-ohlcv", [nested], parameters={"horizon": 3}))
     v1 = client.post("/v1/forecast", json={"model": "forecast-ohlcv", "history": rows, "horizon": 3}).json()
-    assert list(answer) == ["forecast"] and answer["forecast"]["data"] == pytest.approx(v1["forecast"])
+    assert list(answer) == ["forecast", "method", "season"] and answer["forecast"]["data"] == pytest.approx(v1["forecast"])
+    assert answer["method"]["data"] == ["network"]  # a five-feature model has no statistical methods
 
 
 def test_requested_outputs_are_the_only_ones_returned(client: TestClient) -> None:

@@ -80,7 +80,7 @@ def test_csv_reading_keeps_named_columns_and_drops_zero_volume_rows(tmp_path: Pa
 def test_parts_are_chronological_and_windows_stay_inside_their_part() -> None:
     parts = cut_parts(200, 20)
     assert parts == {"train": (0, 126), "validation": (126, 153), "calibration": (153, 180), "test": (180, 200)}
-    series = forecast_data.Series("s", np.arange(200, dtype=np.float32)[:, None], ["v"], "v", 1, parts)
+    series = forecast_data.Series("s", np.arange(200, dtype=np.float32)[:, None], ["v"], "v", 1, parts=parts)
     for part, (start, end) in parts.items():
         origins = window_origins(series, part, context=30, horizon=5)
         assert origins.min() >= max(start, 30) and origins.max() + 5 <= end
@@ -138,11 +138,6 @@ def test_conformal_intervals_cover_their_nominal_share() -> None:
     assert coverage(actual, lower, upper) == pytest.approx(0.8, abs=0.03)
     for step in range(horizon):
         assert coverage(actual[:, step], lower[:, step], upper[:, step]) == pytest.approx(0.8, abs=0.04)
-
-
-def test_synthetic_series_are_finite_and_seasonal() -> None:
-    series = forecast_data.synthetic_series(np.random.default_rng(0), 64, 100)
-    assert series.shape == (64, 100) and np.isfinite(series).all()
 
 
 def test_csv_train_save_load_serve_round_trip(tmp_path: Path) -> None:

@@ -1,0 +1,67 @@
+"""The statistical forecasters a one-feature forecast model may answer with, from statsforecast.
+
+`POST /v1/forecast` with `method: auto` backtests the network beside these on the request's own
+history and answers with the best (service/predictors/forecast.py). Each takes the season the
+service estimated from the history (models.season); the request never names a frequency.
+"""
+
+import warnings
+from typing import Literal, TypeGuard, get_args
+
+import numpy as np
+import numpy.typing as npt
+from statsforecast.models import AutoETS, AutoTheta, SeasonalNaive
+
+FloatArray = npt.NDArray[np.float64]
+StatisticalMethod = Literal["seasonal_naive", "ets", "theta"]
+STATISTICAL_METHODS: tuple[StatisticalMethod, ...] = get_args(StatisticalMethod)
+
+MAX_ETS_SEASON = 24  # statsforecast's ETS fits one coefficient per season step; longer seasons go non-seasonal
+# The statistical models see at most this many seasons (and at least MIN_FITTED points) of a long
+# history: their fitting time grows with it, while the newest seasons carry most of what they use.
+MAX_FITTED_SEASONS = 8
+MIN_FITTED = 400
+
+
+def is_statistical(method: str) -> TypeGuard[StatisticalMethod]:
+    return method in STATISTICAL_METHODS
+
+
+def fitted_part(history: FloatArray, season: int) -> FloatArray:
+    return history[-max(MAX_FITTED_SEASONS * season, MIN_FITTED) :]
+
+
+def interval_level(quantile: float) -> int:
+    """The central interval whose bound is this quantile, in whole percent (statsforecast's unit): 0.1 and 0.9
+    bound the 80% interval; a quantile between whole percents takes the nearest."""
+    return round(abs(2 * quantile - 1) * 100)
+
+
+def statistical_forecast(
+    method: StatisticalMethod, history: FloatArray, horizon: int, season: int, quantiles: list[float]
+) -> tuple[FloatArray, dict[float, FloatArray]]:
+    """(point forecast (horizon,), {quantile: bound (horizon,)}) of one method from a one-feature history.
+
+    A quantile's bound is the lower or upper end of the model's central interval of the matching level;
+    the median is the point forecast. Levels are the model's own (normal errors), not conformal.
+    """
+    model: SeasonalNaive | AutoETS | AutoTheta
+    if method == "seasonal_naive":
+        model = SeasonalNaive(season_length=season)
+    elif method == "ets":
+        model = AutoETS(season_length=season if season <= MAX_ETS_SEASON else 1)
+    else:
+        model = AutoTheta(season_length=season)
+    levels = sorted({interval_level(q) for q in quantiles if q != 0.5})
+    with warnings.catch_warnings():  # ETS and Theta warn when they drop a season the history cannot carry
+        warnings.simplefilter("ignore")
+        answer = model.forecast(y=fitted_part(history, season), h=horizon, level=levels or None)
+    mean = np.asarray(answer["mean"], dtype=np.float64)
+    bounds = {}
+    for quantile in quantiles:
+        if quantile == 0.5:
+            bounds[quantile] = mean
+        else:
+            side = "lo" if quantile < 0.5 else "hi"
+            bounds[quantile] = np.asarray(answer[f"{side}-{interval_level(quantile)}"], dtype=np.float64)
+    return mean, bounds

@@ -18,7 +18,8 @@ never trained on: the last five horizons of ETTh1, and five origins three months
 Reported per series: MASE (each origin's history scales its errors by its in-sample seasonal naive
 error, season 1 for stocks), the share of actuals inside the 80 % interval, and each method's seconds
 per series; then the geometric mean of MASE relative to SeasonalNaive over the non-stock series.
-Stocks are reported apart: they behave like random walks.
+Stocks are reported apart: they behave like random walks. Last, the latency of one request by method
+network and method auto, for three history sizes.
 
     python -m bench.forecast_eval [--data-root ../shared/data] [--artifacts artifacts]
 """
@@ -34,7 +35,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench.common import REPO, data_dir, running_server, skip
+from bench.common import REPO, data_dir, percentile, running_server, skip
 from training.forecast_data import EVALUATION_ORIGINS, UNIVARIATE_SERIES
 
 ORIGINS = EVALUATION_ORIGINS
@@ -184,7 +185,40 @@ def main() -> None:
             }
             rows[series.name]["_stock"] = {"stock": float(series.stock)}
             print(f"{series.name}: {dict(choices[series.name])}", flush=True)
+        latencies = latency(client, root)
     report(rows, choices)
+    print("\n## latency of one request, sequential (ms): what method auto's backtest costs\n")
+    print("| history | horizon | " + " | ".join(f"{mode} p50 | {mode} p90" for mode in LATENCY_MODES) + " |")
+    print("|---|---|" + "---|---|" * len(LATENCY_MODES))
+    for (label, horizon), by_mode in latencies.items():
+        cells = [f"{percentile(by_mode[mode], 50):.0f} | {percentile(by_mode[mode], 90):.0f}" for mode in LATENCY_MODES]
+        print(f"| {label} | {horizon} | " + " | ".join(cells) + " |")
+
+
+LATENCY_MODES = ("network", "auto")
+LATENCY_REQUESTS = 20
+
+
+def latency(client: httpx.Client, root: Path) -> dict[tuple[str, int], dict[str, list[float]]]:
+    """Milliseconds per request for histories of three sizes, each mode in turn on the same histories."""
+    airline = values_of(root / "timeseries/airline-passengers.csv", "Passengers")
+    ett = values_of(root / "timeseries/ETTh1.csv", "OT")
+    cases = [
+        ("airline, 48 months", airline[:48], 12),
+        ("airline, 144 months", airline, 12),
+        ("ETTh1 OT, 2,000 hours", ett[:2000], 24),
+    ]
+    result: dict[tuple[str, int], dict[str, list[float]]] = {}
+    for label, history, horizon in cases:
+        result[(label, horizon)] = {}
+        for mode in LATENCY_MODES:
+            spent = []
+            for _ in range(LATENCY_REQUESTS):
+                answer = served(client, history, horizon, mode)
+                assert answer is not None, f"{label}: the endpoint refused the history"
+                spent.append(answer[0][3] * 1000)
+            result[(label, horizon)][mode] = spent
+    return result
 
 
 def report(rows: dict[str, dict[str, dict[str, float]]], choices: dict[str, Counter[str]]) -> None:

@@ -108,7 +108,8 @@ def test_abandoned_streams_stop_generating_and_the_server_carries_on() -> None:
 
 def test_a_cheap_model_keeps_its_deadline_while_an_expensive_one_is_flooded() -> None:
     long_text = PTB_LIKE * 600  # about 10,000 words: seconds of CPU each
-    history = {"history": [float(100 + (i % 12)) for i in range(48)], "horizon": 12}
+    # The network alone, one cheap forward (method auto would fit statistical models too).
+    history = {"history": [float(100 + (i % 12)) for i in range(48)], "horizon": 12, "method": "network"}
 
     async def flood(server: LiveServer) -> tuple[list[int], httpx.Response, float, httpx.Response]:
         async with httpx.AsyncClient(timeout=120) as client:

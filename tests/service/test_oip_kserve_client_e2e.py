@@ -84,7 +84,10 @@ def test_every_task_infers_through_the_client(server: LiveServer) -> None:
     assert outputs["univariate"]["forecast"].as_numpy().shape == (6,)
     bands = outputs["univariate"]["quantiles"].as_numpy()
     assert bands.shape == (2, 6) and (bands[0] <= bands[1]).all()
-    assert outputs["ohlcv"]["forecast"].as_numpy().shape == (3,) and set(outputs["ohlcv"]) == {"forecast"}
+    assert outputs["univariate"]["season"].as_numpy().dtype == np.int64
+    assert outputs["univariate"]["method"].data[0] in {"network", "seasonal_naive", "ets", "theta", "combination"}
+    assert outputs["ohlcv"]["forecast"].as_numpy().shape == (3,) and set(outputs["ohlcv"]) == {"forecast", "method", "season"}
+    assert outputs["ohlcv"]["method"].data == ["network"]
 
 
 @pytest.mark.parametrize(

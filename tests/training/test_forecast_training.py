@@ -113,6 +113,7 @@ def test_changing_the_test_tail_leaves_the_trained_weights_unchanged(tmp_path: P
     assert all(torch.equal(first[key], second[key]) for key in first)
     card_a, card_b = load_artifact(tmp_path / "a").card, load_artifact(tmp_path / "b").card
     assert card_a.io.quantiles == card_b.io.quantiles and card_a.io.scaling == card_b.io.scaling
+    assert card_a.io.min_history == 16 and card_a.io.methods == ["network", "seasonal_naive", "ets", "theta", "combination"]
     assert card_a.metrics["test_relative_mae_airline_passengers"] != card_b.metrics["test_relative_mae_airline_passengers"]
 
 

@@ -11,6 +11,8 @@ them; the one with the smallest mean absolute error there forecasts the whole hi
 An interval is never narrower than the backtest says the chosen method errs: each bound is pushed
 out, where needed, to the normal quantile of the chosen method's backtest errors (their root mean
 square as the spread). A method named in the request answers without a backtest, with its own bounds.
+A statistical model that cannot be fitted to a history (statsforecast refuses tiny ones) drops out
+of the backtest; named in the request, it is a 422.
 """
 
 import math
@@ -21,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.card_io import ForecastMethod
-from service.statistical import is_statistical, statistical_forecast
+from service.statistical import FitError, is_statistical, statistical_forecast
 
 FloatArray = npt.NDArray[np.float64]
 Forecast = tuple[FloatArray, dict[float, FloatArray]]  # point (horizon,), {quantile: bound (horizon,)}
@@ -39,15 +41,21 @@ def forecast_by(
     season: int,
     quantiles: list[float],
     network: NetworkForecast,
+    done: dict[ForecastMethod, Forecast] | None = None,
 ) -> Forecast:
-    """One method's forecast of the `horizon` steps after target[:end]."""
-    if method == "combination":
-        parts = [forecast_by(part, target, end, horizon, season, quantiles, network) for part in COMBINED]
-        point = np.mean([part_point for part_point, _ in parts], axis=0)
-        return point, {q: np.mean([bounds[q] for _, bounds in parts], axis=0) for q in quantiles}
-    if is_statistical(method):
-        return statistical_forecast(method, target[:end], horizon, season, quantiles)
-    return network(end, quantiles)
+    """One method's forecast of the `horizon` steps after target[:end]. `done` keeps the forecasts already made
+    from this history, so the combination reuses its parts' fits."""
+    done = {} if done is None else done
+    if method not in done:
+        if method == "combination":
+            parts = [forecast_by(part, target, end, horizon, season, quantiles, network, done) for part in COMBINED]
+            point = np.mean([part_point for part_point, _ in parts], axis=0)
+            done[method] = point, {q: np.mean([bounds[q] for _, bounds in parts], axis=0) for q in quantiles}
+        elif is_statistical(method):
+            done[method] = statistical_forecast(method, target[:end], horizon, season, quantiles)
+        else:
+            done[method] = network(end, quantiles)
+    return done[method]
 
 
 def backtest(
@@ -58,20 +66,25 @@ def backtest(
     season: int,
     network: NetworkForecast,
 ) -> dict[ForecastMethod, FloatArray]:
-    """Per method, its errors (forecast - actual) at each origin: (origins, horizon)."""
-    errors = {}
-    for method in methods:
-        misses = [
-            forecast_by(method, target, origin, horizon, season, [], network)[0] - target[origin : origin + horizon]
-            for origin in origins
-        ]
-        errors[method] = np.stack(misses)
-    return errors
+    """Per method, its errors (forecast - actual) at each origin: (origins, horizon). A method that cannot be
+    fitted to a backtest history (FitError) is left out."""
+    misses: dict[ForecastMethod, list[FloatArray]] = {method: [] for method in methods}
+    for origin in origins:
+        done: dict[ForecastMethod, Forecast] = {}
+        for method in methods:
+            try:
+                point, _ = forecast_by(method, target, origin, horizon, season, [], network, done)
+            except FitError:
+                misses.pop(method, None)
+                continue
+            if method in misses:
+                misses[method].append(point - target[origin : origin + horizon])
+    return {method: np.stack(errors) for method, errors in misses.items()}
 
 
-def choose(errors: dict[ForecastMethod, FloatArray]) -> ForecastMethod:
-    """The method with the smallest mean absolute backtest error; ties go to the first listed."""
-    return min(errors, key=lambda method: float(np.mean(np.abs(errors[method]))))
+def ranked(errors: dict[ForecastMethod, FloatArray]) -> list[ForecastMethod]:
+    """Methods from the smallest mean absolute backtest error up; ties keep the order listed."""
+    return sorted(errors, key=lambda method: float(np.mean(np.abs(errors[method]))))
 
 
 def widened(point: FloatArray, bounds: dict[float, FloatArray], errors: FloatArray) -> dict[float, FloatArray]:

@@ -23,6 +23,10 @@ MAX_FITTED_SEASONS = 8
 MIN_FITTED = 400
 
 
+class FitError(Exception):
+    """A statistical model could not forecast a history (too short, degenerate): the message says why."""
+
+
 def is_statistical(method: str) -> TypeGuard[StatisticalMethod]:
     return method in STATISTICAL_METHODS
 
@@ -53,9 +57,12 @@ def statistical_forecast(
     else:
         model = AutoTheta(season_length=season)
     levels = sorted({interval_level(q) for q in quantiles if q != 0.5})
-    with warnings.catch_warnings():  # ETS and Theta warn when they drop a season the history cannot carry
-        warnings.simplefilter("ignore")
-        answer = model.forecast(y=fitted_part(history, season), h=horizon, level=levels or None)
+    try:
+        with warnings.catch_warnings():  # ETS and Theta warn when they drop a season the history cannot carry
+            warnings.simplefilter("ignore")
+            answer = model.forecast(y=fitted_part(history, season), h=horizon, level=levels or None)
+    except Exception as error:  # statsforecast raises several types (e.g. NotImplementedError for tiny data)
+        raise FitError(f"{method} cannot be fitted to this history ({type(error).__name__}: {error})") from error
     mean = np.asarray(answer["mean"], dtype=np.float64)
     bounds = {}
     for quantile in quantiles:
@@ -64,4 +71,6 @@ def statistical_forecast(
         else:
             side = "lo" if quantile < 0.5 else "hi"
             bounds[quantile] = np.asarray(answer[f"{side}-{interval_level(quantile)}"], dtype=np.float64)
+    if not (np.isfinite(mean).all() and all(np.isfinite(bound).all() for bound in bounds.values())):
+        raise FitError(f"{method} gives no finite forecast for this history")
     return mean, bounds

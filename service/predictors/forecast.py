@@ -13,10 +13,10 @@ from models.card_io import ForecastIO, ForecastMethod, interval
 from models.forecaster import Forecaster, forecast_values
 from models.season import estimate_season, pad_to
 from service.errors import ErrorDetail, InvalidInput
-from service.forecast_choice import Forecast, backtest, choose, forecast_by, widened
+from service.forecast_choice import FloatArray, Forecast, NetworkForecast, backtest, forecast_by, ranked, widened
 from service.predictors.base import ModelRunner, Predictor, Prepared, typed_io, typed_network
 from service.schemas.forecast import ForecastRequest, ForecastResponse
-from service.statistical import is_statistical, statistical_forecast
+from service.statistical import FitError, is_statistical, statistical_forecast
 
 # The network computes in float32: a window's spread squares its values, which must stay far below 3.4e38.
 MAX_MAGNITUDE = 1e18
@@ -68,10 +68,10 @@ class ForecastRunner(ModelRunner[PreparedHistory, ForecastOutput]):
         request = ForecastRequest(history=self._example_history(), horizon=self.io.max_horizon, method="network")
         [output] = self.forward(ForecastPredictor(self).preprocess(request).items)
         self.require_finite(torch.tensor([*output.forecast, output.scale]))
-        history = np.array(request.history, dtype=np.float64)
+        seasons = 100 + 10 * np.sin(2 * np.pi * np.arange(48) / 12)  # four seasons of 12, whatever the context
         for method in self.io.methods:  # statsforecast builds some of its state on the first fit
             if is_statistical(method):
-                statistical_forecast(method, history, self.io.max_horizon, 12, [0.1, 0.9])
+                statistical_forecast(method, seasons, self.io.max_horizon, 12, [0.1, 0.9])
 
     def _example_history(self) -> list[float | list[float]]:
         """A seasonal wave around 100 with a period of 12 rows; one column per feature."""
@@ -183,6 +183,22 @@ class ForecastPredictor(Predictor[ForecastRequest, PreparedForecast, ForecastOut
             tail = pad_to(tail, context, estimate_season(tail[:, self.io.features.index(self.io.target)]))
         return torch.from_numpy(tail).float()
 
+    def _first_that_fits(
+        self, methods: list[ForecastMethod], prepared: PreparedForecast, request: ForecastRequest, network: NetworkForecast
+    ) -> tuple[ForecastMethod, FloatArray, dict[float, FloatArray]]:
+        """The first of `methods` that forecasts the whole history; a statistical model that cannot is a 422
+        when it was the last hope (named in the request, or every backtested method failed on the full history)."""
+        target, horizon, season, quantiles = prepared.target, request.horizon, prepared.season, request.quantiles
+        for method in methods[:-1]:
+            try:
+                return method, *forecast_by(method, target, len(target), horizon, season, quantiles, network)
+            except FitError:
+                continue
+        try:
+            return methods[-1], *forecast_by(methods[-1], target, len(target), horizon, season, quantiles, network)
+        except FitError as error:
+            raise InvalidInput(str(error), [ErrorDetail(loc=["body", "method"], msg=str(error))]) from error
+
     def postprocess(
         self, request: ForecastRequest, prepared: PreparedForecast, outputs: list[ForecastOutput]
     ) -> ForecastResponse:
@@ -190,17 +206,16 @@ class ForecastPredictor(Predictor[ForecastRequest, PreparedForecast, ForecastOut
         horizon, season, target = request.horizon, prepared.season, prepared.target
         by_end = dict(zip(prepared.ends, outputs, strict=True))  # history end -> the network's output
 
-        def network(end: int, quantiles: list[float]) -> Forecast:
+        def network(end: int, quantiles: list[float]) -> Forecast:  # NetworkForecast
             output = by_end[end]
             forecast, scale = np.array([output.forecast]), np.array([output.scale])  # (1, horizon), (1,)
             return forecast[0], {level: interval(forecast, scale, self.offsets[level])[0] for level in quantiles}
 
         errors = backtest(prepared.candidates, target, prepared.origins, horizon, season, network) if prepared.origins else {}
-        chosen = choose(errors) if errors else prepared.candidates[0]
-        point, bounds = forecast_by(chosen, target, len(target), horizon, season, request.quantiles, network)
-        if errors:
+        chosen, point, bounds = self._first_that_fits(ranked(errors) or prepared.candidates[:1], prepared, request, network)
+        if chosen in errors:
             bounds = widened(point, bounds, errors[chosen])
-        if not (np.isfinite(point).all() and all(np.isfinite(bound).all() for bound in bounds.values())):
+        if not (np.isfinite(point).all() and all(np.isfinite(bound).all() for bound in bounds.values())):  # the network
             raise InvalidInput(
                 f"model {self.card.name!r} gives no finite forecast for this history",
                 [ErrorDetail(loc=["body", "history"], msg="the forecast is not finite; rescale the values")],

@@ -44,3 +44,22 @@ def test_every_committed_forecaster_answers_its_example(committed_client: TestCl
         response = committed_client.post("/v1/forecast", json=example)
         assert response.status_code == 200, (name, response.text)
         assert len(response.json()["forecast"]) == example["horizon"]
+
+
+def test_the_default_forecaster_estimates_the_season_and_its_network_alone_carries_it(committed_client: TestClient) -> None:
+    body = {"history": AIRLINE_1955_1958, "horizon": 12, "method": "network"}
+    answer = committed_client.post("/v1/forecast", json=body).json()
+    assert answer["method"] == "network" and answer["season"] == 12 and answer["backtest_mae"] == {}
+    assert max(answer["forecast"][5:8]) > max(answer["forecast"][0:2]) + 50
+    auto = committed_client.post("/v1/forecast", json={"history": AIRLINE_1955_1958, "horizon": 12}).json()
+    assert auto["method"] in auto["backtest_mae"] and set(auto["backtest_mae"]) == {
+        "network", "seasonal_naive", "ets", "theta", "combination"
+    }  # fmt: skip
+    assert auto["backtest_mae"][auto["method"]] == min(auto["backtest_mae"].values())
+
+
+def test_the_default_forecaster_takes_histories_down_to_16_points(committed_client: TestClient) -> None:
+    answer = committed_client.post("/v1/forecast", json={"history": AIRLINE_1955_1958[-16:], "horizon": 6})
+    assert answer.status_code == 200 and len(answer.json()["forecast"]) == 6
+    refused = committed_client.post("/v1/forecast", json={"history": AIRLINE_1955_1958[-15:], "horizon": 6})
+    assert refused.status_code == 422 and "needs at least 16" in refused.json()["error"]["message"]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from service.forecast_choice import Forecast, backtest, choose, forecast_by, widened
+from service.forecast_choice import Forecast, backtest, forecast_by, ranked, widened
 
 TARGET = np.array([10.0, 20.0, 30.0, 40.0] * 6)  # period 4, no noise
 
@@ -14,13 +14,19 @@ def constant_network(end: int, quantiles: list[float]) -> Forecast:
     return point, {q: point + (5.0 if q > 0.5 else -5.0) for q in quantiles}
 
 
-def test_backtest_scores_each_method_at_each_origin_and_the_best_is_chosen() -> None:
+def test_backtest_scores_each_method_at_each_origin_and_ranks_them() -> None:
     errors = backtest(["network", "seasonal_naive"], TARGET, [20, 16], 4, 4, constant_network)
     assert errors["network"].shape == (2, 4)
     assert errors["network"][0].tolist() == [15.0, 5.0, -5.0, -15.0]  # 25 - (10, 20, 30, 40)
     assert np.abs(errors["seasonal_naive"]).max() == pytest.approx(0, abs=1e-9)
-    assert choose(errors) == "seasonal_naive"
-    assert choose({"network": np.ones((1, 2)), "theta": -np.ones((1, 2))}) == "network"  # a tie: the first listed
+    assert ranked(errors) == ["seasonal_naive", "network"]
+    assert ranked({"network": np.ones((1, 2)), "theta": -np.ones((1, 2))}) == ["network", "theta"]  # a tie: as listed
+
+
+def test_a_method_that_cannot_be_fitted_drops_out_of_the_backtest() -> None:
+    short = np.arange(1.0, 9.0)  # ETS refuses 4 points: "tiny datasets"
+    errors = backtest(["network", "ets", "theta", "combination"], short, [4], 4, 1, constant_network)
+    assert set(errors) == {"network", "theta"}
 
 
 def test_the_combination_averages_network_ets_and_theta() -> None:

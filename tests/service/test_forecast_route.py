@@ -81,6 +81,15 @@ def test_a_history_shorter_than_the_context_is_padded_down_to_min_history(client
     assert code == 422 and "needs at least 4" in error["message"]
 
 
+def test_a_named_statistical_method_that_cannot_fit_the_history_is_a_422(client: TestClient) -> None:
+    code, error = _error(client, {"history": [1.0, 2.0, 3.0, 4.0], "horizon": 2, "method": "ets"})
+    assert code == 422 and "ets cannot be fitted to this history" in error["message"]
+    assert error["details"][0]["loc"] == ["body", "method"]
+    for history in ([5.0] * 40, [0.0] * 30 + [1.0] * 10, [-100.0 - t for t in range(40)], [1e-12 * (t % 3) for t in range(40)]):
+        response = client.post("/v1/forecast", json={"history": history, "horizon": 6, "quantiles": [0.1, 0.9]})
+        assert response.status_code == 200, response.text  # flat, stepped, negative, tiny: auto still answers
+
+
 def test_multivariate_model_takes_rows(client: TestClient) -> None:
     response = client.post(
         "/v1/forecast", json={"model": "forecast-ohlcv", "history": OHLCV, "horizon": 3, "quantiles": [0.05, 0.95]}

@@ -48,6 +48,7 @@ train-forecast: install
 
 train-forecast-univariate: install
 	$(PY) -m training forecast --preset univariate --data $(DATA)/timeseries --out artifacts/forecast-univariate \
+		--hidden-size 128 --batch-size 128 --steps-per-epoch 250 --epochs 40 --patience 8 \
 		--checkpoint-dir runs/forecast-univariate-ckpt
 
 train-forecast-stocks: install

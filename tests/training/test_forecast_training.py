@@ -179,3 +179,15 @@ def test_sine_preset_trains_a_recursive_model_on_its_rollouts(tmp_path: Path) ->
     assert len(artifact.card.io.quantiles["0.9"]) == 60
     assert artifact.card.metrics["test_mse_zeros"] == pytest.approx(0.5, abs=0.05)  # a sine's mean square
     assert artifact.card.training["history"]["train_loss"] and artifact.card.training["epochs_run"] == 2
+
+
+def test_short_windows_are_padded_back_by_their_season_down_to_min_history() -> None:
+    values = np.array([10.0, 20.0, 30.0, 40.0] * 10, dtype=np.float32)[:, None]  # season 4
+    series = forecast_data.Series("s", values, ["v"], "v", 4, parts={"train": (0, 40)})
+    assert window_origins(series, "train", context=24, horizon=4).min() == 24
+    origins = window_origins(series, "train", context=24, horizon=4, min_history=8)
+    assert origins.min() == 8 and origins.max() == 36
+    contexts, targets = forecast_data.windows_at(series, np.array([20, 8]), 24, 4)
+    assert contexts.shape == (2, 24, 1) and targets[0].tolist() == [10.0, 20.0, 30.0, 40.0]
+    assert contexts[0, :, 0].tolist() == [10.0, 20.0, 30.0, 40.0] * 6  # 20 real values, padded back by their season
+    assert contexts[1, :16, 0].tolist() == [10.0] * 16  # 8 values show no season yet: the first one is repeated

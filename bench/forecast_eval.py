@@ -37,6 +37,7 @@ import numpy as np
 
 from bench.common import REPO, data_dir, percentile, running_server, skip
 from training.forecast_data import EVALUATION_ORIGINS, UNIVARIATE_SERIES
+from training.forecast_metrics import mae, mase_scale
 
 ORIGINS = EVALUATION_ORIGINS
 LEVEL = 80
@@ -89,9 +90,7 @@ def origins_of(length: int, horizon: int) -> list[int]:
 
 
 def mase(actual: np.ndarray, forecast: np.ndarray, history: np.ndarray, season: int) -> float:
-    lag = season if len(history) > 2 * season else 1
-    scale = np.mean(np.abs(history[lag:] - history[:-lag]))
-    return float(np.mean(np.abs(actual - forecast)) / scale)
+    return mae(forecast, actual) / mase_scale(history, season)
 
 
 def statistical(history: np.ndarray, series: Series) -> dict[str, Forecast]:

@@ -71,6 +71,15 @@ def estimate_season(values: FloatArray, max_season: int = MAX_SEASON) -> int:
     return int(peaks[clear][np.argmax(rises[clear])])
 
 
+def last_window(rows: FloatArray, length: int, target_index: int) -> FloatArray:
+    """The last `length` rows (T, F); fewer are padded back by the season of their target column (pad_to).
+    The one rule for a short history, used by training and by the service alike."""
+    tail = rows[-length:]
+    if len(tail) == length:
+        return tail
+    return pad_to(tail, length, estimate_season(tail[:, target_index]))
+
+
 def pad_to(values: FloatArray, length: int, season: int) -> FloatArray:
     """Rows (T, F) extended at the front to `length` rows by repeating the first season backwards:
     each added row copies the row one season after it (season 1: the first row). T >= season."""

@@ -71,14 +71,13 @@ def backtest(
     misses: dict[ForecastMethod, list[FloatArray]] = {method: [] for method in methods}
     for origin in origins:
         done: dict[ForecastMethod, Forecast] = {}
-        for method in methods:
+        for method in [method for method in methods if method in misses]:
             try:
                 point, _ = forecast_by(method, target, origin, horizon, season, [], network, done)
             except FitError:
-                misses.pop(method, None)
+                del misses[method]
                 continue
-            if method in misses:
-                misses[method].append(point - target[origin : origin + horizon])
+            misses[method].append(point - target[origin : origin + horizon])
     return {method: np.stack(errors) for method, errors in misses.items()}
 
 

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from models.card_io import ForecastIO, ForecastScaling
 from models.forecaster import Forecaster, ForecasterConfig, MultiStep, normalize_window
-from models.season import estimate_season, pad_to
+from models.season import last_window
 from training import distributed, forecast_data, synthetic
 from training.conformal import DEFAULT_QUANTILES, conformal_offsets
 from training.forecast_data import SeriesSet, part_windows
@@ -34,7 +34,7 @@ from training.plots import forecast_png
 # Per preset: context length, most horizon, multi-step mode, loss, the stride between validation and
 # calibration origins (recursive rollouts are long, so those are spaced out), the share of synthetic
 # training windows, the shortest history served (None: the context; shorter ones are padded by
-# their season, models.season.pad_to, at training as at serving), and what may answer a request
+# their season, models.season.last_window, at training as at serving), and what may answer a request
 # (the card's io.methods; default the network alone).
 PRESETS: dict[str, dict[str, Any]] = {
     "univariate": {
@@ -199,8 +199,7 @@ class WindowSampler:
             for row in series:
                 history = row[: self.context, None]  # (context, 1)
                 if self.min_history is not None and self.rng.random() < SHORT_SHARE:
-                    kept = history[self.rng.integers(self.min_history, self.context) :]
-                    history = pad_to(kept, self.context, estimate_season(kept[:, 0]))
+                    history = last_window(history[self.rng.integers(self.min_history, self.context) :], self.context, 0)
                 contexts.append(history)
                 targets.append(row[self.context :])
         return torch.from_numpy(np.stack(contexts).astype(np.float32)), torch.from_numpy(np.stack(targets))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.season import estimate_season, pad_to
+from models.season import last_window
 from training.provenance import sha256_of
 
 PART_FRACTIONS = {"train": 0.70, "validation": 0.15, "calibration": 0.15}
@@ -209,10 +209,7 @@ def window_origins(
 
 def context_at(series: Series, origin: int, context: int) -> np.ndarray:
     """The `context` rows before `origin`; a shorter history is padded back by its estimated season, as served."""
-    rows = series.values[max(0, origin - context) : origin]
-    if len(rows) == context:
-        return rows
-    return pad_to(rows, context, estimate_season(rows[:, series.target_index]))
+    return last_window(series.values[:origin], context, series.target_index)
 
 
 def windows_at(series: Series, origins: np.ndarray, context: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:

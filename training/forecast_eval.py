@@ -151,8 +151,7 @@ def _evaluate_tails(model: Forecaster, series_set: SeriesSet, io: ForecastIO) ->
         pasts = [series.values[:origin, series.target_index].astype(np.float64) for origin in origins]
         naive = np.stack([fm.naive(past, horizon) for past in pasts])
         seasonal = np.stack([fm.seasonal_naive(past, horizon, series.season) for past in pasts])
-        # MASE scales by the seasonal difference; a history shorter than two seasons, by the one-step difference.
-        scale = fm.in_sample_scale(pasts[0], series.season if len(pasts[0]) > 2 * series.season else 1)
+        scale = fm.mase_scale(pasts[0], series.season)
         model_mae, naive_mae, seasonal_mae = fm.mae(forecasts, actual), fm.mae(naive, actual), fm.mae(seasonal, actual)
         row: dict[str, Any] = {
             "series": series.name,

@@ -29,6 +29,11 @@ def seasonal_naive(history: np.ndarray, horizon: int, season: int) -> np.ndarray
     return np.concatenate([last_season] * (horizon // season + 1), axis=-1)[..., :horizon]
 
 
+def mase_scale(history: np.ndarray, season: int) -> float:
+    """MASE's denominator at the season, or at lag 1 for a history shorter than two seasons."""
+    return in_sample_scale(history, season if len(history) > 2 * season else 1)
+
+
 def in_sample_scale(history: np.ndarray, season: int) -> float:
     """MASE's denominator: mean |y_t - y_{t-season}| over the series before the test part."""
     lag = max(1, season)

@@ -11,7 +11,7 @@ import torch
 from models.artifact import Artifact
 from models.card_io import ForecastIO, ForecastMethod, interval
 from models.forecaster import Forecaster, forecast_values
-from models.season import estimate_season, pad_to
+from models.season import estimate_season, last_window
 from service.errors import ErrorDetail, InvalidInput
 from service.forecast_choice import FloatArray, Forecast, NetworkForecast, backtest, forecast_by, ranked, widened
 from service.predictors.base import ModelRunner, Predictor, Prepared, typed_io, typed_network
@@ -177,11 +177,8 @@ class ForecastPredictor(Predictor[ForecastRequest, PreparedForecast, ForecastOut
 
     def _window(self, rows: npt.NDArray[np.float64]) -> torch.Tensor:
         """The network's input: the last context_length rows, padded back by their season when fewer."""
-        context = self.io.context_length
-        tail = rows[-context:]
-        if len(tail) < context:
-            tail = pad_to(tail, context, estimate_season(tail[:, self.io.features.index(self.io.target)]))
-        return torch.from_numpy(tail).float()
+        window = last_window(rows, self.io.context_length, self.io.features.index(self.io.target))
+        return torch.from_numpy(window).float()
 
     def _first_that_fits(
         self, methods: list[ForecastMethod], prepared: PreparedForecast, request: ForecastRequest, network: NetworkForecast

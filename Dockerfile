@@ -29,6 +29,7 @@ RUN python3 -m venv --without-pip /opt/venv \
 FROM base AS runtime
 COPY --from=builder /opt/venv /opt/venv
 COPY models/ models/
+COPY forecasting/ forecasting/
 COPY service/ service/
 COPY artifacts/ artifacts/
 # The drain fits in a plain `docker stop` (10 s): 5 s for admitted requests, then uvicorn's 3 s margin.
@@ -57,6 +58,7 @@ RUN /usr/local/bin/pip --python /opt/venv/bin/python install -r /tmp/requirement
 FROM base AS train
 COPY --from=train-builder /opt/venv /opt/venv
 COPY models/ models/
+COPY forecasting/ forecasting/
 COPY training/ training/
 ENV HOME=/tmp MPLCONFIGDIR=/tmp/matplotlib
 USER 10001

@@ -37,12 +37,12 @@ import numpy as np
 
 from bench.common import REPO, data_dir, percentile, running_server, skip
 from training.forecast_data import EVALUATION_ORIGINS, UNIVARIATE_SERIES
-from training.forecast_metrics import mae, mase_scale
+from forecasting.metrics import mae, mase_scale
+from forecasting.statistical import ets_season, fitted_part
 
 ORIGINS = EVALUATION_ORIGINS
 LEVEL = 80
 MIN_HISTORY = 16  # the fewest points an origin leaves as history (forecast-univariate's min_history)
-MAX_HISTORY_SEASONS = 8  # statistical models see at most this many seasons (and at least 400 points)
 METHODS = ["rnnserve", "network", "SeasonalNaive", "Naive", "AutoETS", "AutoTheta", "AutoARIMA"]
 Forecast = tuple[np.ndarray, np.ndarray, np.ndarray, float]  # point, 80 % low, 80 % high, seconds
 
@@ -100,13 +100,13 @@ def statistical(history: np.ndarray, series: Series) -> dict[str, Forecast]:
     from statsforecast.models import AutoARIMA, AutoETS, AutoTheta, Naive, SeasonalNaive
 
     season = series.season
-    keep = max(MAX_HISTORY_SEASONS * season, 400)
-    frame = pd.DataFrame({"unique_id": "s", "ds": np.arange(len(history))[-keep:], "y": history[-keep:]})
+    fitted = fitted_part(history, season)  # the served methods' rule (forecasting/statistical.py)
+    frame = pd.DataFrame({"unique_id": "s", "ds": np.arange(len(history))[-len(fitted) :], "y": fitted})
     models = {
         "SeasonalNaive": SeasonalNaive(season_length=season),
         "Naive": Naive(),
-        # ETS takes seasons up to 24; a seasonal ARIMA of season 365 took over 13 GB here: both go non-seasonal there.
-        "AutoETS": AutoETS(season_length=season if season <= 24 else 1),
+        # ETS as served (seasons up to 24); a seasonal ARIMA of season 365 took over 13 GB here: non-seasonal there.
+        "AutoETS": AutoETS(season_length=ets_season(season)),
         "AutoTheta": AutoTheta(season_length=season),
         "AutoARIMA": AutoARIMA(season_length=season if season <= 52 else 1),
     }

@@ -7,8 +7,6 @@ is refused with the model's name and the field's path (`io.max_length: Field req
 
 from typing import Literal
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.forecaster import MultiStep
@@ -43,8 +41,8 @@ class ForecastScaling(BaseModel):
 
 
 # How a forecast model may answer: its network, or (one-feature models) a statistical model fitted to the
-# request's history (service/statistical.py), or the combination of the network, ETS and Theta;
-# `POST /v1/forecast` with method auto backtests them (service/forecast_choice.py).
+# request's history (forecasting/statistical.py), or the combination of the network, ETS and Theta;
+# `POST /v1/forecast` with method auto backtests them (forecasting/choice.py).
 ForecastMethod = Literal["network", "seasonal_naive", "ets", "theta", "combination"]
 
 
@@ -98,15 +96,3 @@ class ForecastIO(BaseModel):
 
 CardIO = SentimentIO | LanguageModelIO | ForecastIO
 IO_BY_TASK: dict[str, type[CardIO]] = {"sentiment": SentimentIO, "language-model": LanguageModelIO, "forecast": ForecastIO}
-
-FloatArray = npt.NDArray[np.float64]
-
-
-def interval(forecast: FloatArray, scale: FloatArray, offsets: list[float]) -> FloatArray:
-    """One conformal bound: forecast (n, h) + offset per step (h,) x each window's target spread (n,).
-
-    The one formula for intervals, used by training's calibration and evaluation and by serving.
-    """
-    horizon = forecast.shape[-1]
-    bound: FloatArray = forecast + np.asarray(offsets[:horizon], dtype=np.float64) * scale.reshape(-1, 1)
-    return bound

@@ -23,9 +23,9 @@ from tqdm import tqdm
 
 from models.card_io import ForecastIO, ForecastScaling
 from models.forecaster import Forecaster, ForecasterConfig, MultiStep, normalize_window
-from models.season import last_window
+from forecasting.season import last_window
 from training import distributed, forecast_data, synthetic
-from training.conformal import DEFAULT_QUANTILES, conformal_offsets
+from forecasting.intervals import DEFAULT_QUANTILES, conformal_offsets
 from training.forecast_data import SeriesSet, part_windows
 from training.forecast_eval import calibration_residuals, evaluate, format_rows
 from training.loop import EpochStats, Finished, Fit, RunConfig, Trainer
@@ -34,7 +34,7 @@ from training.plots import forecast_png
 # Per preset: context length, most horizon, multi-step mode, loss, the stride between validation and
 # calibration origins (recursive rollouts are long, so those are spaced out), the share of synthetic
 # training windows, the shortest history served (None: the context; shorter ones are padded by
-# their season, models.season.last_window, at training as at serving), and what may answer a request
+# their season, forecasting.season.last_window, at training as at serving), and what may answer a request
 # (the card's io.methods; default the network alone).
 PRESETS: dict[str, dict[str, Any]] = {
     "univariate": {

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.season import last_window
+from forecasting.season import last_window
 from training.provenance import sha256_of
 
 PART_FRACTIONS = {"train": 0.70, "validation": 0.15, "calibration": 0.15}

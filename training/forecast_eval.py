@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.card_io import ForecastIO, interval
+from forecasting.intervals import interval
+from models.card_io import ForecastIO
 from models.forecaster import Forecaster, forecast_values
-from training import forecast_metrics as fm
-from training.conformal import coverage
+from forecasting import metrics as fm
+from forecasting.metrics import coverage
 from training.forecast_data import SeriesSet, window_origins, windows_at
 
 INTERVAL = ("0.1", "0.9")  # the central 80% band reported by every evaluation

@@ -8,15 +8,16 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from forecasting.choice import Forecast, FitError, backtest_origins, choose
+from forecasting.intervals import interval
+from forecasting.season import estimate_season, last_window
+from forecasting.statistical import is_statistical, statistical_forecast
 from models.artifact import Artifact
-from models.card_io import ForecastIO, ForecastMethod, interval
+from models.card_io import ForecastIO, ForecastMethod
 from models.forecaster import Forecaster, forecast_values
-from models.season import estimate_season, last_window
 from service.errors import ErrorDetail, InvalidInput
-from service.forecast_choice import FloatArray, Forecast, NetworkForecast, backtest, forecast_by, ranked, widened
 from service.predictors.base import ModelRunner, Predictor, Prepared, typed_io, typed_network
 from service.schemas.forecast import ForecastRequest, ForecastResponse
-from service.statistical import FitError, is_statistical, statistical_forecast
 
 # The network computes in float32: a window's spread squares its values, which must stay far below 3.4e38.
 MAX_MAGNITUDE = 1e18
@@ -89,9 +90,6 @@ class ForecastRunner(ModelRunner[PreparedHistory, ForecastOutput]):
         }
 
 
-BACKTEST_WINDOWS = 2  # method auto scores each candidate on the history's last horizons, at most this many
-
-
 @dataclass(frozen=True)
 class PreparedForecast(Prepared[PreparedHistory]):
     """The items are the network's windows: the whole history's first, then, when the network is a candidate,
@@ -160,12 +158,9 @@ class ForecastPredictor(Predictor[ForecastRequest, PreparedForecast, ForecastOut
             )
         target = rows[:, features.index(self.io.target)]
         candidates: list[ForecastMethod] = list(self.io.methods) if request.method == "auto" else [request.method]
-        origins: list[int] = []
-        if len(candidates) > 1:
-            step = request.horizon
-            origins = [len(rows) - k * step for k in range(1, BACKTEST_WINDOWS + 1) if len(rows) - k * step >= shortest]
-            if not origins:  # too short to backtest: the card's first method answers
-                candidates = candidates[:1]
+        origins = backtest_origins(len(rows), request.horizon, shortest) if len(candidates) > 1 else []
+        if not origins:  # one candidate, or too short to backtest: the card's first method answers
+            candidates = candidates[:1]
         # The whole history's window always goes through the batcher (a statistical answer waits its turn there
         # too, so queue limits and deadlines hold for every request); the backtest windows where the network
         # is a candidate, alone or in the combination.
@@ -180,22 +175,6 @@ class ForecastPredictor(Predictor[ForecastRequest, PreparedForecast, ForecastOut
         window = last_window(rows, self.io.context_length, self.io.features.index(self.io.target))
         return torch.from_numpy(window).float()
 
-    def _first_that_fits(
-        self, methods: list[ForecastMethod], prepared: PreparedForecast, request: ForecastRequest, network: NetworkForecast
-    ) -> tuple[ForecastMethod, FloatArray, dict[float, FloatArray]]:
-        """The first of `methods` that forecasts the whole history; a statistical model that cannot is a 422
-        when it was the last hope (named in the request, or every backtested method failed on the full history)."""
-        target, horizon, season, quantiles = prepared.target, request.horizon, prepared.season, request.quantiles
-        for method in methods[:-1]:
-            try:
-                return method, *forecast_by(method, target, len(target), horizon, season, quantiles, network)
-            except FitError:
-                continue
-        try:
-            return methods[-1], *forecast_by(methods[-1], target, len(target), horizon, season, quantiles, network)
-        except FitError as error:
-            raise InvalidInput(str(error), [ErrorDetail(loc=["body", "method"], msg=str(error))]) from error
-
     def postprocess(
         self, request: ForecastRequest, prepared: PreparedForecast, outputs: list[ForecastOutput]
     ) -> ForecastResponse:
@@ -208,10 +187,11 @@ class ForecastPredictor(Predictor[ForecastRequest, PreparedForecast, ForecastOut
             forecast, scale = np.array([output.forecast]), np.array([output.scale])  # (1, horizon), (1,)
             return forecast[0], {level: interval(forecast, scale, self.offsets[level])[0] for level in quantiles}
 
-        errors = backtest(prepared.candidates, target, prepared.origins, horizon, season, network) if prepared.origins else {}
-        chosen, point, bounds = self._first_that_fits(ranked(errors) or prepared.candidates[:1], prepared, request, network)
-        if chosen in errors:
-            bounds = widened(point, bounds, errors[chosen])
+        try:
+            choice = choose(prepared.candidates, target, prepared.origins, horizon, season, request.quantiles, network)
+        except FitError as error:  # the last hope failed: named in the request, or no backtested method fits
+            raise InvalidInput(str(error), [ErrorDetail(loc=["body", "method"], msg=str(error))]) from error
+        point, bounds = choice.point, choice.bounds
         if not (np.isfinite(point).all() and all(np.isfinite(bound).all() for bound in bounds.values())):  # the network
             raise InvalidInput(
                 f"model {self.card.name!r} gives no finite forecast for this history",
@@ -223,7 +203,7 @@ class ForecastPredictor(Predictor[ForecastRequest, PreparedForecast, ForecastOut
             horizon=horizon,
             forecast=point.tolist(),
             quantiles={str(level): bounds[level].tolist() for level in request.quantiles},
-            method=chosen,
+            method=choice.method,
             season=season,
-            backtest_mae={method: round(float(np.mean(np.abs(error))), 6) for method, error in errors.items()},
+            backtest_mae={method: round(float(np.mean(np.abs(error))), 6) for method, error in choice.errors.items()},
         )

@@ -46,7 +46,7 @@ def test_image_requirements_pin_what_pyproject_pins() -> None:
 
 
 def test_runtime_stage_serves_the_committed_artifacts_with_python_m_service() -> None:
-    assert stage_copies() == ["models/", "service/", "artifacts/"]
+    assert stage_copies() == ["models/", "forecasting/", "service/", "artifacts/"]
     assert stage_environment()["RNNSERVE_ARTIFACTS_DIR"] == "/app/artifacts"
     assert stage_command() == ["python", "-m", "service"]  # its drain follows RNNSERVE_DRAIN_TIMEOUT_S
     assert stage_environment()["HOST"] == "0.0.0.0" and stage_environment()["PORT"] == "8000"

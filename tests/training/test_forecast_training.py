@@ -11,14 +11,15 @@ from fastapi.testclient import TestClient
 from safetensors.torch import load_file
 
 from models.artifact import WEIGHTS_FILE, load_artifact
-from models.card_io import interval
+from forecasting.intervals import interval
 from service.app import create_app
 from service.settings import Settings
 from tests.service.conftest import wait_until_ready
 from training import forecast_data
-from training import forecast_metrics as fm
+from forecasting import metrics as fm
 from training.cli import main
-from training.conformal import conformal_offsets, coverage
+from forecasting.intervals import conformal_offsets
+from forecasting.metrics import coverage
 from training.forecast import WindowSampler
 from training.forecast_data import UNIVARIATE_SERIES, cut_parts, part_windows, read_csv_columns, window_origins
 

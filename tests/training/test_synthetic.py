@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from models.season import estimate_season
+from forecasting.season import estimate_season
 from training.synthetic import synthetic_series
 
 

@@ -40,3 +40,8 @@ def in_sample_scale(history: np.ndarray, season: int) -> float:
     if len(history) <= lag:
         raise ValueError(f"MASE needs more than {lag} in-sample values, got {len(history)}")
     return float(np.mean(np.abs(history[lag:] - history[:-lag])))
+
+
+def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """Share of actual values inside [lower, upper]."""
+    return float(np.mean((actual >= lower) & (actual <= upper)))

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from service.forecast_choice import Forecast, backtest, forecast_by, ranked, widened
+from forecasting.choice import Forecast, backtest, forecast_by, ranked
+from forecasting.intervals import widened
 
 TARGET = np.array([10.0, 20.0, 30.0, 40.0] * 6)  # period 4, no noise
 

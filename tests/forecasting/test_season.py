@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models.season import estimate_season, pad_to
+from forecasting.season import estimate_season, pad_to
 
 
 @pytest.mark.parametrize("period", [4, 7, 12, 24, 52])

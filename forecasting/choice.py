@@ -4,7 +4,7 @@ Each candidate (the card's `io.methods`) forecasts the history's last horizons f
 them; the one with the smallest mean absolute error there forecasts the whole history. Candidates:
 
 - `network`: the model's network, with its conformal bounds;
-- `seasonal_naive`, `ets`, `theta`: statsforecast models fitted to the history (service/statistical.py);
+- `seasonal_naive`, `ets`, `theta`: statsforecast models fitted to the history (forecasting/statistical.py);
 - `combination`: the mean of the network's, ETS's and Theta's forecasts and bounds (combining
   forecasters tends to beat each of them: the M3 and M4 competitions' lesson).
 
@@ -15,15 +15,15 @@ A statistical model that cannot be fitted to a history (statsforecast refuses ti
 of the backtest; named in the request, it is a 422.
 """
 
-import math
 from collections.abc import Callable
-from statistics import NormalDist
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from forecasting.intervals import widened
+from forecasting.statistical import FitError, is_statistical, statistical_forecast
 from models.card_io import ForecastMethod
-from service.statistical import FitError, is_statistical, statistical_forecast
 
 FloatArray = npt.NDArray[np.float64]
 Forecast = tuple[FloatArray, dict[float, FloatArray]]  # point (horizon,), {quantile: bound (horizon,)}
@@ -31,6 +31,51 @@ Forecast = tuple[FloatArray, dict[float, FloatArray]]  # point (horizon,), {quan
 NetworkForecast = Callable[[int, list[float]], Forecast]
 
 COMBINED: tuple[ForecastMethod, ...] = ("network", "ets", "theta")
+BACKTEST_WINDOWS = 2  # method auto scores each candidate on the history's last horizons, at most this many
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What answers a history: the method, its forecast and bounds, and each candidate's backtest errors."""
+
+    method: ForecastMethod
+    point: FloatArray  # (horizon,)
+    bounds: dict[float, FloatArray]  # quantile -> (horizon,)
+    errors: dict[ForecastMethod, FloatArray]  # method -> (origins, horizon); empty without a backtest
+
+
+def backtest_origins(length: int, horizon: int, shortest: int) -> list[int]:
+    """Where method auto's backtest forecasts from, newest first: the last BACKTEST_WINDOWS horizons whose
+    history keeps at least `shortest` points (none: too short to backtest)."""
+    ends = [length - k * horizon for k in range(1, BACKTEST_WINDOWS + 1)]
+    return [end for end in ends if end >= shortest]
+
+
+def choose(
+    candidates: list[ForecastMethod],
+    target: FloatArray,
+    origins: list[int],
+    horizon: int,
+    season: int,
+    quantiles: list[float],
+    network: NetworkForecast,
+) -> Choice:
+    """Backtest the candidates at `origins` (none: the first candidate answers), then forecast the whole
+    history by the best that fits it. A chosen method's bounds are widened to its backtest errors.
+    Raises FitError when no method can forecast the whole history."""
+    errors = backtest(candidates, target, origins, horizon, season, network) if origins else {}
+
+    def answer(method: ForecastMethod) -> Choice:
+        point, bounds = forecast_by(method, target, len(target), horizon, season, quantiles, network)
+        return Choice(method, point, widened(point, bounds, errors[method]) if method in errors else bounds, errors)
+
+    methods = ranked(errors) or candidates[:1]
+    for method in methods[:-1]:
+        try:
+            return answer(method)
+        except FitError:
+            continue
+    return answer(methods[-1])
 
 
 def forecast_by(
@@ -84,13 +129,3 @@ def backtest(
 def ranked(errors: dict[ForecastMethod, FloatArray]) -> list[ForecastMethod]:
     """Methods from the smallest mean absolute backtest error up; ties keep the order listed."""
     return sorted(errors, key=lambda method: float(np.mean(np.abs(errors[method]))))
-
-
-def widened(point: FloatArray, bounds: dict[float, FloatArray], errors: FloatArray) -> dict[float, FloatArray]:
-    """Each bound pushed out, where it is narrower, to point + z(q) x the root mean square backtest error."""
-    spread = math.sqrt(float(np.mean(errors**2)))
-    result = {}
-    for quantile, bound in bounds.items():
-        floor = point + NormalDist().inv_cdf(quantile) * spread
-        result[quantile] = np.minimum(bound, floor) if quantile < 0.5 else np.maximum(bound, floor) if quantile > 0.5 else bound
-    return result

@@ -1,8 +1,9 @@
 """The statistical forecasters a one-feature forecast model may answer with, from statsforecast.
 
 `POST /v1/forecast` with `method: auto` backtests the network beside these on the request's own
-history and answers with the best (service/predictors/forecast.py). Each takes the season the
-service estimated from the history (models.season); the request never names a frequency.
+history and answers with the best (forecasting/choice.py). Each takes the season estimated from the
+history (forecasting/season.py); the request never names a frequency. The fitting rules below hold for
+every caller: the service, training's evaluation and bench/forecast_eval.py.
 """
 
 import warnings
@@ -37,7 +38,13 @@ def is_statistical(method: str) -> TypeGuard[StatisticalMethod]:
 
 
 def fitted_part(history: FloatArray, season: int) -> FloatArray:
+    """The newest part of a history that the statistical models see."""
     return history[-max(MAX_FITTED_SEASONS * season, MIN_FITTED) :]
+
+
+def ets_season(season: int) -> int:
+    """The season ETS fits: the history's, up to MAX_ETS_SEASON; non-seasonal beyond."""
+    return season if season <= MAX_ETS_SEASON else 1
 
 
 def interval_level(quantile: float) -> int:
@@ -58,7 +65,7 @@ def statistical_forecast(
     if method == "seasonal_naive":
         model = SeasonalNaive(season_length=season)
     elif method == "ets":
-        model = AutoETS(season_length=season if season <= MAX_ETS_SEASON else 1)
+        model = AutoETS(season_length=ets_season(season))
     else:
         model = AutoTheta(season_length=season)
     levels = sorted({interval_level(q) for q in quantiles if q != 0.5})

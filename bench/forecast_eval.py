@@ -10,7 +10,7 @@ origins at the end of the series, by:
                 ARIMA non-seasonal where the season is longer than 24 and 52: daily temperatures)
 
 Windows: the four series forecast-univariate trains on are scored only in their test tails, which
-training cut off before fitting, early stopping and calibration (training/forecast_data.py
+training cut off before fitting, early stopping and calibration (training/forecast/data.py
 UNIVARIATE_SERIES: five back-to-back windows of each one's horizon). Shampoo sales and ETTh1's OT are
 never trained on: the last five horizons of ETTh1, and five origins three months apart over shampoo's
 36 months (back-to-back windows would leave too little history). Stocks: the last five weeks.
@@ -36,9 +36,9 @@ import httpx
 import numpy as np
 
 from bench.common import REPO, data_dir, percentile, running_server, skip
-from training.forecast_data import EVALUATION_ORIGINS, UNIVARIATE_SERIES
 from forecasting.metrics import mae, mase_scale
 from forecasting.statistical import ets_season, fitted_part
+from training.forecast.data import EVALUATION_ORIGINS, UNIVARIATE_SERIES
 
 ORIGINS = EVALUATION_ORIGINS
 LEVEL = 80

@@ -15,8 +15,8 @@ from bench.common import REPO, data_dir, skip
 from models.artifact import load_artifact, read_card
 from models.card_io import ForecastIO
 from models.forecaster import Forecaster
-from training import forecast_data
-from training.forecast_eval import evaluate, format_rows
+from training.forecast import data as forecast_data
+from training.forecast.evaluate import evaluate, format_rows
 from training.plots import forecast_png
 
 DATASET_FOLDERS = {"univariate": "timeseries", "stocks": "stocks"}

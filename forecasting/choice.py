@@ -17,6 +17,7 @@ of the backtest; named in the request, it is a 422.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +50,16 @@ def backtest_origins(length: int, horizon: int, shortest: int) -> list[int]:
     history keeps at least `shortest` points (none: too short to backtest)."""
     ends = [length - k * horizon for k in range(1, BACKTEST_WINDOWS + 1)]
     return [end for end in ends if end >= shortest]
+
+
+def plan(
+    methods: list[ForecastMethod], asked: ForecastMethod | Literal["auto"], length: int, horizon: int, shortest: int
+) -> tuple[list[ForecastMethod], list[int]]:
+    """The candidates and backtest origins for a history of `length` points: with `auto`, every method the
+    card offers, backtested where the history is long enough; otherwise (or too short) one method answers."""
+    candidates = list(methods) if asked == "auto" else [asked]
+    origins = backtest_origins(length, horizon, shortest) if len(candidates) > 1 else []
+    return (candidates, origins) if origins else (candidates[:1], [])
 
 
 def choose(

@@ -7,7 +7,9 @@ import torch
 
 from models.artifact import ModelCard
 from models.threads import thread_count
-from training import forecast, language_model, sentiment
+from training import language_model, sentiment
+from training.forecast import config as forecast_config
+from training.forecast import train as forecast_train
 from training.loop import train
 
 
@@ -27,8 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     language_model.add_arguments(lm_parser)
     lm_parser.set_defaults(trainer_from=language_model.trainer_from)
     forecast_parser = tasks.add_parser("forecast", help="LSTM time-series forecaster (classic series, stocks, sine)")
-    forecast.add_arguments(forecast_parser)
-    forecast_parser.set_defaults(trainer_from=forecast.trainer_from)
+    forecast_config.add_arguments(forecast_parser)
+    forecast_parser.set_defaults(trainer_from=forecast_train.trainer_from)
     return parser
 
 

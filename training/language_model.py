@@ -17,7 +17,7 @@ from training import distributed
 from training.corpus import Corpus, batchify, bptt_windows, load_corpus
 from training.early_stopping import EarlyStopping
 from training.lm_tokenizer import EOS, UNK, build_ptb_tokenizer, build_wikitext_tokenizer
-from training.loop import EpochStats, Finished, Fit, RunConfig, Trainer
+from training.loop import EpochStats, Finished, Fit, RunConfig, RunDefaults, Trainer
 
 EVAL_STREAMS = 10  # the usual PTB evaluation batch size (Zaremba et al., pytorch/examples)
 
@@ -25,8 +25,7 @@ EVAL_STREAMS = 10  # the usual PTB evaluation batch size (Zaremba et al., pytorc
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="folder with ptb.{train,valid,test}.txt or wiki.*.tokens")
     parser.add_argument("--corpus", choices=["ptb", "wikitext-2"], default="ptb", help="which corpus the folder holds")
-    parser.add_argument("--out", type=Path, required=True, help="artifact folder to write (replaced atomically)")
-    parser.add_argument("--name", default="lm-ptb", help="model name recorded in the card")
+    RunConfig.add_arguments(parser, RunDefaults(name="lm-ptb", epochs=40, patience=3, seed=1111))
     parser.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="lstm", help="recurrent cell type")
     parser.add_argument("--hidden-size", type=int, default=200, help="recurrent units per layer (and embedding size when tied)")
     parser.add_argument("--embedding-dim", type=int, default=0, help="word vector size (0: same as --hidden-size)")
@@ -38,14 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=20.0, help="initial SGD learning rate")
     parser.add_argument("--lr-decay", type=float, default=4.0, help="divide the learning rate by this when validation stalls")
     parser.add_argument("--clip", type=float, default=0.25, help="gradient norm clipping")
-    parser.add_argument("--epochs", type=int, default=40, help="most epochs to run")
-    parser.add_argument("--patience", type=int, default=3, help="epochs without validation improvement before stopping")
     parser.add_argument(
         "--limit-tokens", type=int, default=0, help="use only this many tokens of each split (0: all); smoke runs"
     )
-    parser.add_argument("--seed", type=int, default=1111, help="random seed")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--checkpoint-dir", type=Path, default=None, help="resume from / save to this folder each epoch")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Self, TypeVar
@@ -28,20 +29,48 @@ from training.checkpoint import resume, save_epoch
 from training.distributed import World
 from training.early_stopping import EarlyStopping
 from training.plots import loss_curves_png
-from training.provenance import now_iso, seed_everything, training_record, weights_version
+from training.provenance import git_commit, now_iso, seed_everything, weights_version
+
+
+@dataclass(frozen=True)
+class RunDefaults:
+    """A task's defaults for the flags every run shares."""
+
+    name: str | None  # None: the trainer derives it (forecast-<preset>)
+    epochs: int
+    patience: int
+    seed: int
+
+
+def _flag(help: str, convert: Callable[[str], Any] = str) -> Any:
+    """A RunConfig field that is also a command-line flag: its help and how its text is converted."""
+    return field(metadata={"help": help, "convert": convert})
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
-    """What every run has; each trainer's config adds its own fields (all recorded in the card)."""
+    """What every run has; each trainer's config adds its own fields (all recorded in the card).
+    The fields are the flags every task's command line shares (`add_arguments`)."""
 
-    out: Path  # the artifact folder to write
-    name: str  # the model name in the card
-    epochs: int
-    patience: int  # epochs without validation improvement before stopping
-    seed: int
-    device: str  # auto, cpu, cuda or cuda:N
-    checkpoint_dir: Path | None  # resume from / save to this folder each epoch
+    out: Path = _flag("artifact folder to write (replaced atomically)", Path)
+    name: str = _flag("model name recorded in the card")
+    epochs: int = _flag("most epochs to run", int)
+    patience: int = _flag("epochs without validation improvement before stopping", int)
+    seed: int = _flag("random seed (initialization, data order, sampling)", int)
+    device: str = _flag("auto, cpu, cuda or cuda:N")
+    checkpoint_dir: Path | None = _flag("resume from / save to this folder each epoch", Path)
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser, defaults: RunDefaults) -> None:
+        """Declare the shared flags, with the task's defaults (--out is required; --device defaults to auto)."""
+        values: dict[str, Any] = {**dataclasses.asdict(defaults), "device": "auto", "checkpoint_dir": None}
+        for item in dataclasses.fields(RunConfig):
+            flag = "--" + item.name.replace("_", "-")
+            help, convert = item.metadata["help"], item.metadata["convert"]
+            if item.name == "out":
+                parser.add_argument(flag, type=convert, required=True, help=help)
+            else:
+                parser.add_argument(flag, type=convert, default=values[item.name], help=help)
 
     @classmethod
     def from_arguments(cls, arguments: argparse.Namespace) -> Self:
@@ -202,3 +231,21 @@ def fit_epochs(trainer: Trainer[Any]) -> Fit:
         raise SystemExit(f"no epoch ran: the checkpoint in {config.checkpoint_dir} has already reached --epochs {config.epochs}")
     model.load_state_dict(stopper.best_state)
     return Fit(history, stopper.best_epoch, stopper.best_loss, seconds_before + time.time() - started)
+
+
+def training_record(config: RunConfig, fit: Fit, world: World) -> dict[str, Any]:
+    """The card's `training` block: every argument, seed, epochs, time, devices, world size and versions."""
+    return {
+        "arguments": config.record(),
+        "seed": config.seed,
+        "epochs_run": len(fit.history["train_loss"]),
+        "best_epoch": fit.best_epoch,
+        "seconds": round(fit.seconds, 1),
+        "device": world.devices[0],  # rank 0's
+        "world_size": world.size,
+        "backend": world.backend,  # gloo or nccl under torchrun; null when one process trained alone
+        "devices": world.devices,
+        "torch_version": torch.__version__,
+        "git_commit": git_commit(),
+        "history": fit.history,
+    }

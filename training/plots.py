@@ -1,16 +1,26 @@
 """Pictures that go beside an artifact, rendered to PNG bytes."""
 
 import io
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display on training machines
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen before pyplot loads)
+import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-if TYPE_CHECKING:
-    from training.forecast_eval import ForecastPicture
+
+@dataclass
+class ForecastPicture:
+    """One held-out window, for forecast.png."""
+
+    title: str
+    history: np.ndarray
+    actual: np.ndarray
+    forecast: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
 
 
 def loss_curves_png(train_loss: list[float], validation_loss: list[float], title: str) -> bytes:
@@ -26,7 +36,7 @@ def loss_curves_png(train_loss: list[float], validation_loss: list[float], title
     return _to_png(figure)
 
 
-def forecast_png(picture: "ForecastPicture") -> bytes:
+def forecast_png(picture: ForecastPicture) -> bytes:
     """History, actual continuation, forecast and its 80% conformal band on one held-out window."""
     figure, axes = plt.subplots(figsize=(8, 4))
     past = range(len(picture.history))

@@ -5,14 +5,9 @@ import random
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-
-if TYPE_CHECKING:
-    from training.distributed import World
-    from training.loop import Fit, RunConfig
 
 
 def sha256_of(path: Path) -> str:
@@ -55,21 +50,3 @@ def weights_version(model: torch.nn.Module) -> str:
         digest.update(key.encode())
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:12]
-
-
-def training_record(config: "RunConfig", fit: "Fit", world: "World") -> dict[str, Any]:
-    """The card's `training` block: every argument, seed, epochs, time, devices, world size and versions."""
-    return {
-        "arguments": config.record(),
-        "seed": config.seed,
-        "epochs_run": len(fit.history["train_loss"]),
-        "best_epoch": fit.best_epoch,
-        "seconds": round(fit.seconds, 1),
-        "device": world.devices[0],  # rank 0's
-        "world_size": world.size,
-        "backend": world.backend,  # gloo or nccl under torchrun; null when one process trained alone
-        "devices": world.devices,
-        "torch_version": torch.__version__,
-        "git_commit": git_commit(),
-        "history": fit.history,
-    }

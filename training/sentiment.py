@@ -17,7 +17,7 @@ from models.text import Truncation, pad_batch, truncate
 from training import distributed, imdb
 from training.buckets import bucketed_batches
 from training.distributed import World
-from training.loop import EpochStats, Finished, Fit, RunConfig, Trainer
+from training.loop import EpochStats, Finished, Fit, RunConfig, RunDefaults, Trainer
 from training.text_tokenizer import PAD, build_review_tokenizer
 
 LABELS = ["negative", "positive"]
@@ -25,8 +25,7 @@ LABELS = ["negative", "positive"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="folder with train/test .jsonl.gz or the aclImdb tree")
-    parser.add_argument("--out", type=Path, required=True, help="artifact folder to write (replaced atomically)")
-    parser.add_argument("--name", default="sentiment", help="model name recorded in the card")
+    RunConfig.add_arguments(parser, RunDefaults(name="sentiment", epochs=10, patience=2, seed=13))
     parser.add_argument("--max-size", type=int, default=25000, help="vocabulary size, specials included")
     parser.add_argument("--min-freq", type=int, default=2, help="least count for a word to enter the vocabulary")
     parser.add_argument("--max-length", type=int, default=400, help="tokens kept per review")
@@ -41,13 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="reviews per training step")
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
     parser.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
-    parser.add_argument("--epochs", type=int, default=10, help="most epochs to run")
-    parser.add_argument("--patience", type=int, default=2, help="epochs without validation improvement before stopping")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of train held aside for validation")
     parser.add_argument("--limit", type=int, default=0, help="use only this many train and test reviews (0: all); for smoke runs")
-    parser.add_argument("--seed", type=int, default=13, help="random seed for the split, init and batching")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--checkpoint-dir", type=Path, default=None, help="resume from / save to this folder each epoch")
 
 
 @dataclass(frozen=True, kw_only=True)

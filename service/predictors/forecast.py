@@ -8,10 +8,10 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from forecasting.choice import Forecast, FitError, backtest_origins, choose
+from forecasting.choice import Forecast, choose, plan
 from forecasting.intervals import interval
 from forecasting.season import estimate_season, last_window
-from forecasting.statistical import is_statistical, statistical_forecast
+from forecasting.statistical import FitError, is_statistical, statistical_forecast
 from models.artifact import Artifact
 from models.card_io import ForecastIO, ForecastMethod
 from models.forecaster import Forecaster, forecast_values
@@ -157,10 +157,7 @@ class ForecastPredictor(Predictor[ForecastRequest, PreparedForecast, ForecastOut
                 [ErrorDetail(loc=["body", "history"], msg=f"a value fed to the model exceeds ±{MAX_MAGNITUDE:.0e}")],
             )
         target = rows[:, features.index(self.io.target)]
-        candidates: list[ForecastMethod] = list(self.io.methods) if request.method == "auto" else [request.method]
-        origins = backtest_origins(len(rows), request.horizon, shortest) if len(candidates) > 1 else []
-        if not origins:  # one candidate, or too short to backtest: the card's first method answers
-            candidates = candidates[:1]
+        candidates, origins = plan(self.io.methods, request.method, len(rows), request.horizon, shortest)
         # The whole history's window always goes through the batcher (a statistical answer waits its turn there
         # too, so queue limits and deadlines hold for every request); the backtest windows where the network
         # is a candidate, alone or in the combination.

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.artifact import ArtifactError, load_artifact, read_card
 from forecasting.intervals import interval
+from models.artifact import ArtifactError, load_artifact, read_card
 from models.card_io import SentimentIO
 from tests.helpers import write_tiny_forecast_artifact, write_tiny_sentiment_artifact
 

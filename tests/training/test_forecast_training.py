@@ -10,18 +10,17 @@ import torch
 from fastapi.testclient import TestClient
 from safetensors.torch import load_file
 
+from forecasting import metrics as fm
+from forecasting.intervals import conformal_offsets, interval
+from forecasting.metrics import coverage
 from models.artifact import WEIGHTS_FILE, load_artifact
-from forecasting.intervals import interval
 from service.app import create_app
 from service.settings import Settings
 from tests.service.conftest import wait_until_ready
-from training import forecast_data
-from forecasting import metrics as fm
 from training.cli import main
-from forecasting.intervals import conformal_offsets
-from forecasting.metrics import coverage
-from training.forecast import WindowSampler
-from training.forecast_data import UNIVARIATE_SERIES, cut_parts, part_windows, read_csv_columns, window_origins
+from training.forecast import data as forecast_data
+from training.forecast.data import UNIVARIATE_SERIES, cut_parts, part_windows, read_csv_columns, window_origins
+from training.forecast.train import WindowSampler
 
 FAST = ["--epochs", "2", "--steps-per-epoch", "3", "--hidden-size", "8", "--num-layers", "1", "--batch-size", "8"]
 

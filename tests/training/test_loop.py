@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from training.early_stopping import EarlyStopping
-from training.forecast import ForecastRun
+from training.forecast.config import ForecastRun
 from training.loop import RunConfig
 
 

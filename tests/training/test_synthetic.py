@@ -3,7 +3,7 @@
 import numpy as np
 
 from forecasting.season import estimate_season
-from training.synthetic import synthetic_series
+from training.forecast.synthetic import synthetic_series
 
 
 def test_series_are_finite_of_many_scales_and_reproducible() -> None:

@@ -1,151 +1,35 @@
 """Train an LSTM forecaster (`python -m training forecast`) and write its artifact.
 
-Presets name what is read and the defaults that suit it:
-- `univariate`: the four classic series in a folder (airline, sunspots, min temperatures,
-  births), one direct multi-horizon model for single series of any kind;
-- `stocks`: every ticker CSV in a folder, Open/High/Low/Close/Volume in, the next closes out;
-- `sine`: the seed's generated waves, a recursive model trained on its own rollouts;
-- `csv`: one CSV file of your own (`--columns`, `--target`, `--test-length`, `--season`).
-
 Loss is taken in each window's normalized units, so series of different levels weigh alike;
-each training batch draws its windows from the series in equal shares.
+each training batch draws its windows from the series in equal shares. What is read and the
+presets' defaults: training/forecast/config.py.
 """
 
 import argparse
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from models.card_io import ForecastIO, ForecastScaling
-from models.forecaster import Forecaster, ForecasterConfig, MultiStep, normalize_window
-from forecasting.season import last_window
-from training import distributed, forecast_data, synthetic
 from forecasting.intervals import DEFAULT_QUANTILES, conformal_offsets
-from training.forecast_data import SeriesSet, part_windows
-from training.forecast_eval import calibration_residuals, evaluate, format_rows
-from training.loop import EpochStats, Finished, Fit, RunConfig, Trainer
+from forecasting.season import last_window
+from models.card_io import ForecastIO, ForecastScaling
+from models.forecaster import Forecaster, ForecasterConfig, normalize_window
+from training import distributed
+from training.forecast import data as forecast_data
+from training.forecast import synthetic
+from training.forecast.config import ForecastRun, load_series
+from training.forecast.data import SeriesSet, part_windows
+from training.forecast.evaluate import calibration_residuals, evaluate, format_rows
+from training.loop import EpochStats, Finished, Fit, Trainer
 from training.plots import forecast_png
 
-# Per preset: context length, most horizon, multi-step mode, loss, the stride between validation and
-# calibration origins (recursive rollouts are long, so those are spaced out), the share of synthetic
-# training windows, the shortest history served (None: the context; shorter ones are padded by
-# their season, forecasting.season.last_window, at training as at serving), and what may answer a request
-# (the card's io.methods; default the network alone).
-PRESETS: dict[str, dict[str, Any]] = {
-    "univariate": {
-        "context": 96, "horizon": 30, "multi_step": "direct", "loss": "l1", "eval_stride": 1, "synthetic": 0.8, "min_history": 16,
-        "methods": ["network", "seasonal_naive", "ets", "theta", "combination"],
-    },
-    "stocks": {"context": 30, "horizon": 5, "multi_step": "direct", "loss": "l1", "eval_stride": 1, "synthetic": 0.0},
-    "csv": {"context": 48, "horizon": 24, "multi_step": "direct", "loss": "l1", "eval_stride": 1, "synthetic": 0.0},
-    # 251 steps is two periods of sin(t / 20) (2 x 40 pi): each window's mean and spread then do not
-    # depend on where in the wave it starts, so the normalized input is always the same unit sine.
-    "sine": {"context": 251, "horizon": 1000, "multi_step": "recursive", "loss": "mse", "eval_stride": 60, "synthetic": 0.0},
-}  # fmt: skip
 # A target this many window spreads from the window's mean (a flat window, then a level shift) is clamped in
 # training: one such window would otherwise outweigh a batch.
 MAX_NORMALIZED_TARGET = 20.0
 SHORT_SHARE = 0.25  # share of synthetic training windows cut short and padded, when the preset serves short histories
-LICENSES = {
-    "univariate": "Time Series Data Library series (Hyndman) via jbrownlee/Datasets: no license stated",
-    "stocks": "Yahoo! Finance daily prices via backtrader / backtesting.py sample data: no license stated",
-    "csv": "as the user's data",
-    "sine": "generated (no data license)",
-}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", choices=sorted(PRESETS), required=True, help="what to read and its defaults")
-    parser.add_argument("--data", type=Path, help="folder (univariate, stocks) or CSV file (csv); unused for sine")
-    parser.add_argument("--out", type=Path, required=True, help="artifact folder to write (replaced atomically)")
-    parser.add_argument("--name", help="model name recorded in the card (default: forecast-<preset>)")
-    parser.add_argument("--columns", help="csv: comma-separated value columns (default: all but the date)")
-    parser.add_argument("--target", help="csv: the column to forecast (default: the last one)")
-    parser.add_argument("--test-length", type=int, default=24, help="csv: rows held out at the end")
-    parser.add_argument("--season", type=int, default=1, help="csv: season length for seasonal naive (1: none)")
-    parser.add_argument("--context", type=int, help="input rows per forecast (preset default)")
-    parser.add_argument("--horizon", type=int, help="most steps forecast (preset default)")
-    parser.add_argument("--multi-step", choices=["direct", "recursive"], help="direct head or fed-back rollout")
-    parser.add_argument("--hidden-size", type=int, default=64, help="LSTM units per layer")
-    parser.add_argument("--num-layers", type=int, default=2, help="stacked LSTM layers")
-    parser.add_argument("--dropout", type=float, default=0.1, help="dropout between LSTM layers")
-    parser.add_argument("--batch-size", type=int, default=64, help="windows per step")
-    parser.add_argument("--steps-per-epoch", type=int, default=200, help="training steps per epoch")
-    parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
-    parser.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
-    parser.add_argument("--epochs", type=int, default=30, help="most epochs to run")
-    parser.add_argument("--patience", type=int, default=5, help="epochs without validation improvement before stopping")
-    parser.add_argument(
-        "--rollout-start", type=int, default=50, help="recursive: free-running steps trained in epoch 1, growing each epoch"
-    )
-    parser.add_argument("--rollout-max", type=int, default=400, help="recursive: most free-running steps trained")
-    parser.add_argument(
-        "--synthetic-share", type=float, default=None, help="share of training windows drawn from synthetic seasonal series"
-    )
-    parser.add_argument("--seed", type=int, default=7, help="random seed for init, sampling and the sine waves")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--checkpoint-dir", type=Path, default=None, help="resume from / save to this folder each epoch")
-    parser.add_argument(
-        "--init-weights", type=Path, default=None, help="start from these weights (a same-shaped artifact's weights.safetensors)"
-    )
-
-
-@dataclass(frozen=True, kw_only=True)
-class ForecastRun(RunConfig):
-    preset: str
-    data: Path | None
-    columns: str | None
-    target: str | None
-    test_length: int
-    season: int
-    context: int
-    horizon: int
-    multi_step: MultiStep
-    hidden_size: int
-    num_layers: int
-    dropout: float
-    batch_size: int
-    steps_per_epoch: int
-    lr: float
-    clip: float
-    rollout_start: int
-    rollout_max: int
-    synthetic_share: float
-    init_weights: Path | None
-
-    @classmethod
-    def from_arguments(cls, arguments: argparse.Namespace) -> Self:
-        """Fill what was left unset from the preset, so the card records what actually ran."""
-        preset = PRESETS[arguments.preset]
-        resolved = argparse.Namespace(**vars(arguments))
-        resolved.context = arguments.context or preset["context"]
-        resolved.horizon = arguments.horizon or preset["horizon"]
-        resolved.multi_step = arguments.multi_step or preset["multi_step"]
-        resolved.name = arguments.name or f"forecast-{arguments.preset}"
-        resolved.synthetic_share = preset["synthetic"] if arguments.synthetic_share is None else arguments.synthetic_share
-        return super().from_arguments(resolved)
-
-    @property
-    def recursive(self) -> bool:
-        return self.multi_step == "recursive"
-
-
-def load_series(config: ForecastRun) -> SeriesSet:
-    if config.preset == "sine":
-        return forecast_data.load_sine(seed=config.seed)
-    if config.data is None:
-        raise SystemExit(f"--data is required for the {config.preset} preset")
-    if config.preset == "univariate":
-        return forecast_data.load_univariate(config.data)
-    if config.preset == "stocks":
-        return forecast_data.load_stocks(config.data)
-    columns = config.columns.split(",") if config.columns else None
-    return forecast_data.load_csv(config.data, columns, config.target, config.test_length, config.season)
 
 
 def normalized_pair(
@@ -163,7 +47,7 @@ def loss_function(kind: str) -> torch.nn.Module:
 
 class WindowSampler:
     """Training batches drawn from every series in equal shares (the short series count as much as the long),
-    plus, for one-feature models, a share of windows cut from fresh synthetic series (training.synthetic).
+    plus, for one-feature models, a share of windows cut from fresh synthetic series (training/forecast/synthetic.py).
 
     With `min_history`, a real series' first windows have as little as that much history, and SHORT_SHARE
     of the synthetic windows are cut to a random shorter history; both are padded as the service pads."""
@@ -211,7 +95,7 @@ class ForecastTrainer(Trainer[Forecaster]):
     def setup(self) -> None:
         config = self.config
         self.series_set = load_series(config)
-        self.preset = PRESETS[config.preset]
+        self.preset = config.preset_defaults
         first = self.series_set.series[0]
         self.features, self.target = first.features, first.target
         if config.synthetic_share and len(self.features) != 1:
@@ -238,7 +122,7 @@ class ForecastTrainer(Trainer[Forecaster]):
             self.model.load_state_dict(load_file(str(config.init_weights)), strict=True)
         self.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
-        self.loss = loss_function(self.preset["loss"])
+        self.loss = loss_function(self.preset.loss)
         self.sampler: WindowSampler | None = None
 
     def start(self, first_epoch: int) -> None:
@@ -254,7 +138,7 @@ class ForecastTrainer(Trainer[Forecaster]):
         config, horizon = self.config, self._rollout(epoch)
         if self.sampler is None or horizon != self.sampler.horizon:  # windows are cut again only when the rollout grows
             self.sampler = WindowSampler(
-                self.series_set, config.context, horizon, self.rng, config.synthetic_share, self.preset.get("min_history")
+                self.series_set, config.context, horizon, self.rng, config.synthetic_share, self.preset.min_history
             )
         self.train_model.train()
         rows = distributed.rows_of(range(config.batch_size), self.world)
@@ -288,7 +172,7 @@ class ForecastTrainer(Trainer[Forecaster]):
         config = self.config
         horizon = min(config.rollout_max, config.horizon) if config.recursive else config.horizon
         windows = part_windows(
-            self.series_set, "validation", config.context, horizon, self.preset["eval_stride"], self.preset.get("min_history")
+            self.series_set, "validation", config.context, horizon, self.preset.eval_stride, self.preset.min_history
         )
         if not windows:
             raise ValueError("no validation window fits; use longer series or a shorter context/horizon")
@@ -318,8 +202,8 @@ class ForecastTrainer(Trainer[Forecaster]):
             config.context,
             config.horizon,
             self.min_scale_values,
-            self.preset["eval_stride"],
-            self.preset.get("min_history"),
+            self.preset.eval_stride,
+            self.preset.min_history,
         )
         io = ForecastIO(
             features=self.features,
@@ -334,8 +218,8 @@ class ForecastTrainer(Trainer[Forecaster]):
             ),
             quantiles=conformal_offsets(residuals, DEFAULT_QUANTILES),
             calibration_windows=int(residuals.shape[0]),
-            min_history=self.preset.get("min_history"),
-            methods=self.preset.get("methods", ["network"]),
+            min_history=self.preset.min_history,
+            methods=list(self.preset.methods),
         )
         evaluation = evaluate(self.model, self.series_set, io)
         print(format_rows(evaluation.rows))
@@ -343,11 +227,11 @@ class ForecastTrainer(Trainer[Forecaster]):
             fit,
             "forecast",
             io=io,
-            license=LICENSES[config.preset],
+            license=self.preset.license,
             metrics={**evaluation.metrics, "validation_loss": round(fit.best_loss, 5)},
             data=self._data_record(),
         )
-        pictures = self.loss_curves(fit, f"{self.preset['loss']} loss")
+        pictures = self.loss_curves(fit, f"{self.preset.loss} loss")
         if evaluation.picture is not None:
             pictures["forecast.png"] = forecast_png(evaluation.picture)
         return Finished(card, None, pictures)

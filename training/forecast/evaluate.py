@@ -4,7 +4,8 @@
   continuation, beside predicting the last value and predicting zeros.
 - univariate / csv: back-to-back windows over each series' test tail (the univariate preset's five of
   its horizon; a csv's one, the whole tail), per series: MAE, MAE relative to seasonal naive and MASE,
-  beside naive and seasonal naive.
+  beside naive and seasonal naive; where the card offers more methods than the network (io.methods), also
+  the MASE of what method auto serves (`served_auto`: the service's own choice, forecasting/choice.py).
 - stocks: a forecast of the next `max_horizon` closes from every day of the test year:
   MAE at step 1 and over all steps, MASE, beside persistence (the last close).
 
@@ -17,26 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from forecasting import metrics as fm
+from forecasting.choice import Forecast, choose, plan
 from forecasting.intervals import interval
+from forecasting.metrics import coverage
+from forecasting.season import estimate_season, last_window
 from models.card_io import ForecastIO
 from models.forecaster import Forecaster, forecast_values
-from forecasting import metrics as fm
-from forecasting.metrics import coverage
-from training.forecast_data import SeriesSet, window_origins, windows_at
+from training.forecast.data import Series, SeriesSet, window_origins, windows_at
+from training.plots import ForecastPicture
 
 INTERVAL = ("0.1", "0.9")  # the central 80% band reported by every evaluation
-
-
-@dataclass
-class ForecastPicture:
-    """One held-out window, for forecast.png."""
-
-    title: str
-    history: np.ndarray
-    actual: np.ndarray
-    forecast: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
 
 
 @dataclass
@@ -84,6 +76,20 @@ def calibration_residuals(
     if not residuals:
         raise ValueError(f"no calibration window of context {context} and horizon {horizon} fits in any series")
     return np.concatenate(residuals)
+
+
+def served_auto(model: Forecaster, series: Series, origin: int, horizon: int, io: ForecastIO) -> np.ndarray:
+    """What POST /v1/forecast with method auto answers from the history before `origin`: the same choice
+    (forecasting/choice.py) among the card's methods, the network's windows cut and padded as served."""
+    target = series.values[:origin, series.target_index].astype(np.float64)
+    candidates, origins = plan(io.methods, "auto", len(target), horizon, io.shortest_history)
+
+    def network(end: int, quantiles: list[float]) -> Forecast:
+        window = last_window(series.values[:end].astype(np.float64), io.context_length, series.target_index)
+        forecast, scale = predict(model, window[None], horizon, io.scaling.min_scale)  # (1, horizon), (1,)
+        return forecast[0], {q: interval(forecast, scale, io.levels[q])[0] for q in quantiles}
+
+    return choose(candidates, target, origins, horizon, estimate_season(target), [], network).point
 
 
 def _band(forecasts: np.ndarray, scales: np.ndarray, io: ForecastIO) -> tuple[np.ndarray, np.ndarray]:
@@ -168,12 +174,17 @@ def _evaluate_tails(model: Forecaster, series_set: SeriesSet, io: ForecastIO) ->
             "mase_seasonal_naive": seasonal_mae / scale,
             "coverage_80": coverage(actual, lower, upper),
         }
+        if len(io.methods) > 1:  # the card offers more than the network: score what method auto serves too
+            served = np.stack([served_auto(model, series, int(origin), horizon, io) for origin in origins])
+            row["mase_auto"] = fm.mae(served, actual) / scale
         rows.append(row)
         beaten += row["relative_mae"] <= 1.0
         key = series.name.replace("-", "_")
         metrics[f"test_relative_mae_{key}"] = row["relative_mae"]
         metrics[f"test_mase_{key}"] = row["mase"]
         metrics[f"test_coverage_80_{key}"] = row["coverage_80"]
+        if "mase_auto" in row:
+            metrics[f"test_mase_auto_{key}"] = row["mase_auto"]
         if picture is None:
             shown = min(int(origins[-1]), 4 * horizon)
             picture = ForecastPicture(

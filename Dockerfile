@@ -46,7 +46,7 @@ HEALTHCHECK --interval=5s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)"]
 STOPSIGNAL SIGTERM
 # python -m service serves on $HOST:$PORT. On SIGTERM it refuses new work and gives admitted requests
-# RNNSERVE_DRAIN_TIMEOUT_S to finish; what still waits then gets a JSON 503 draining (service/drain.py).
+# RNNSERVE_DRAIN_TIMEOUT_S to finish; what still waits then gets a JSON 503 draining (service/runtime/drain.py).
 CMD ["python", "-m", "service"]
 
 FROM builder AS train-builder

@@ -11,9 +11,9 @@ import litserve as ls
 import torch
 
 from models.artifact import load_artifact
-from service.predictors.language_model import LanguageModelRunner
-from service.predictors.sentiment import SentimentOutput, SentimentPredictor, SentimentRunner
 from service.schemas.sentiment import SentimentRequest
+from service.tasks.language_model.runner import LanguageModelRunner
+from service.tasks.sentiment import SentimentOutput, SentimentPredictor, SentimentRunner
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 

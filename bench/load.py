@@ -43,9 +43,9 @@ from bench.common import (
 )
 from models.artifact import load_artifact
 from models.threads import thread_count
-from service.predictors.language_model import LanguageModelRunner
-from service.predictors.sentiment import SentimentPredictor, SentimentRunner
 from service.schemas.sentiment import SentimentRequest
+from service.tasks.language_model.runner import LanguageModelRunner
+from service.tasks.sentiment import SentimentPredictor, SentimentRunner
 from training import imdb
 
 Result = tuple[float, float, float, float]  # p50 ms, p99 ms, requests per second, server CPU ms per request

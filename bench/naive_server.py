@@ -12,9 +12,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from models.artifact import load_artifact
-from service.predictors.language_model import LanguageModelRunner
-from service.predictors.sentiment import SentimentPredictor, SentimentRunner
 from service.schemas.sentiment import SentimentRequest
+from service.tasks.language_model.runner import LanguageModelRunner
+from service.tasks.sentiment import SentimentPredictor, SentimentRunner
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 

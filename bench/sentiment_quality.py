@@ -11,8 +11,8 @@ import torch
 
 from bench.common import REPO, data_dir, skip
 from models.artifact import load_artifact
-from service.predictors.sentiment import SentimentPredictor, SentimentRunner
 from service.schemas.sentiment import MAX_TEXTS, SentimentRequest
+from service.tasks.sentiment import SentimentPredictor, SentimentRunner
 from training import imdb
 
 

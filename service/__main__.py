@@ -1,6 +1,6 @@
 """`python -m service`: serve on $HOST:$PORT (default 0.0.0.0:8000).
 
-On SIGTERM uvicorn stops accepting connections at once and the app drains (service/drain.py):
+On SIGTERM uvicorn stops accepting connections at once and the app drains (service/runtime/drain.py):
 admitted requests have RNNSERVE_DRAIN_TIMEOUT_S to finish, then what still waits is answered
 503 `draining`. uvicorn's own window is a little longer, so those answers go out before it
 cancels anything.
@@ -12,7 +12,7 @@ import os
 
 import uvicorn
 
-from service.log import configure_logging
+from service.runtime.log import configure_logging
 from service.settings import load_settings
 
 DRAIN_MARGIN_S = 3.0  # time to send the 503s and the streams' last events once the app's drain window closes

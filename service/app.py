@@ -1,4 +1,9 @@
-"""Build the FastAPI app: settings, logging, registry in the lifespan, middleware, routes, error mapping."""
+"""Build the FastAPI app: the one place where the layers meet (docs/architecture.md).
+
+The runtime (registry, drain, metrics) is given the tasks it serves; the tasks' services (generation,
+sessions, the Open Inference Protocol's tensors) are built over the registry; the HTTP layer (routes,
+middleware, error mapping, the OpenAPI document) is put on top.
+"""
 
 import asyncio
 import logging
@@ -13,18 +18,22 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from models.threads import thread_count
-from service.api.body import document_request_bodies
-from service.api.router import API_PREFIXES, document_api_key
+from service.api.errors import install_error_handlers
+from service.api.middleware import ApiKeyMiddleware, BodyLimitsMiddleware, DrainingMiddleware, RequestContextMiddleware
+from service.api.openapi import documented
+from service.api.router import API_PREFIXES
 from service.api.routes import health, oip, v1
-from service.device import resolve_device
-from service.drain import Drain
-from service.errors import install_error_handlers
-from service.log import configure_logging
-from service.metrics import Metrics
-from service.middleware import ApiKeyMiddleware, BodyLimitsMiddleware, DrainingMiddleware, RequestContextMiddleware
-from service.registry import ModelRegistry
-from service.sessions import SessionStore, StateCodec
+from service.runtime.device import resolve_device
+from service.runtime.drain import Drain
+from service.runtime.log import configure_logging
+from service.runtime.metrics import Metrics
+from service.runtime.registry import ModelRegistry
 from service.settings import Settings, load_settings
+from service.tasks import SERVED_TASKS
+from service.tasks.language_model.generation import TextGenerator
+from service.tasks.language_model.session_flow import SessionFlow
+from service.tasks.language_model.sessions import SessionStore, StateCodec
+from service.tasks.oip import task_tensors
 
 logger = logging.getLogger("rnnserve.app")
 
@@ -37,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = str(settings.onednn_cache_capacity)
     device = resolve_device(settings.device)  # fails fast on a device that is not there
     metrics = Metrics()
-    registry = ModelRegistry(settings, device, metrics)
+    registry = ModelRegistry(settings, device, metrics, SERVED_TASKS)
     drain = Drain(settings.drain_timeout_s, on_expiry=registry.refuse_all)
 
     @asynccontextmanager
@@ -72,7 +81,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.drain = drain
     app.state.sessions = SessionStore(settings.max_sessions)
     key = settings.session_key
-    app.state.state_codec = StateCodec(key.get_secret_value().encode()) if key is not None else None
+    codec = StateCodec(key.get_secret_value().encode()) if key is not None else None
+    app.state.generator = TextGenerator(registry, settings.request_timeout_s)
+    app.state.session_flow = SessionFlow(registry, app.state.sessions, codec, app.state.generator, settings.session_ttl_s)
+    app.state.task_tensors = task_tensors(registry, app.state.generator, app.state.session_flow)
     app.state.parse_slot = asyncio.Semaphore(1)  # one large body parsed at a time (service/api/body.py)
     install_error_handlers(app)
     app.include_router(health.router)
@@ -80,14 +92,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oip.v2)
     build_openapi = app.openapi
 
-    documented: dict[str, Any] = {}
+    schema: dict[str, Any] = {}
 
     def build_documented_openapi() -> dict[str, Any]:
-        """Built once: /openapi.json and every 405's Allow header (service/errors.py) read it."""
-        if not documented:
-            schema = oip.document_oip_errors(document_request_bodies(build_openapi()))
-            documented.update(document_api_key(schema) if settings.api_key is not None else schema)  # key only where set
-        return documented
+        """Built once: /openapi.json and every 405's Allow header (service/api/errors.py) read it."""
+        if not schema:
+            schema.update(documented(build_openapi(), with_api_key=settings.api_key is not None))  # key only where set
+        return schema
 
     app.openapi = build_documented_openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend it
     add_middleware(app, settings, drain, metrics)

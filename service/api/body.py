@@ -9,22 +9,19 @@ checks stay prompt while big forecasts arrive. The body has already passed the s
 time limits of BodyLimitsMiddleware when it gets here.
 
 Routes read their body with `read_body(request, Model)` and declare `openapi_extra=request_body(Model)`
-(through `inference_operation`), so the OpenAPI document still shows the schema.
+(service/api/openapi.py), so the OpenAPI document still shows the schema.
 """
 
 import asyncio
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
-from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from service.errors import ErrorDetail, InvalidInput
 
 LARGE_BODY_BYTES = 64 * 1024  # larger bodies wait for the parse slot
 BodyT = TypeVar("BodyT", bound=BaseModel)
-
-_documented: dict[str, type[BaseModel]] = {}  # request models whose schemas the OpenAPI components need
 
 
 async def read_body(request: Request, model: type[BodyT]) -> BodyT:
@@ -58,16 +55,6 @@ def _check_content_type(content_type: str) -> None:
         )
 
 
-def validate_value(model: type[BodyT], value: dict[str, Any], where: str) -> BodyT:
-    """`value`, built by a route from its own body (the Open Inference Protocol's tensors), as `model`;
-    faults are InvalidInput located at `where`."""
-    try:
-        return model.model_validate(value)
-    except ValidationError as error:
-        details = [ErrorDetail(loc=[where, *fault["loc"]], msg=str(fault["msg"])) for fault in error.errors()]
-        raise InvalidInput("the request does not match the model's limits", details) from None
-
-
 def _validate(model: type[BodyT], body: bytes) -> BodyT:
     try:
         return model.model_validate_json(body)
@@ -81,21 +68,3 @@ def _validate(model: type[BodyT], body: bytes) -> BodyT:
         else:
             message = "the request does not match the schema"
         raise InvalidInput(message, details) from None
-
-
-def request_body(model: type[BaseModel]) -> dict[str, Any]:
-    """The route's `openapi_extra`: its JSON body, by reference to the model's schema."""
-    _documented[model.__name__] = model
-    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
-
-def document_request_bodies(schema: dict[str, Any]) -> dict[str, Any]:
-    """Add the request models (and the models they use) to the OpenAPI components."""
-    if _documented:
-        models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(model, "validation") for model in _documented.values()]
-        _, definitions = models_json_schema(models, ref_template="#/components/schemas/{model}")
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for name, definition in definitions.get("$defs", {}).items():
-            components.setdefault(name, definition)
-    return schema

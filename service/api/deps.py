@@ -1,39 +1,36 @@
-"""What the routes share: the registry and metrics as dependencies, and one call that answers an inference.
+"""What the routes share: the app's parts as dependencies, the request's context, and one call that runs
+an operation.
 
-Inference routes take the bare Request and call `answer`: FastAPI then resolves no dependency
+Inference routes take the bare Request and call `run_operation`: FastAPI then resolves no dependency
 and does not validate the response a second time (each cost a fraction of a millisecond a
-request; see bench/README.md). Their OpenAPI entries come from `inference_operation`.
+request; see bench/README.md). Their OpenAPI entries come from service/api/openapi.py.
 """
 
 import time
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 
-from service.api.body import read_body, request_body
+from service.api.body import read_body
 from service.errors import ErrorDetail, InvalidInput
-from service.metrics import Metrics
-from service.pipeline import Inference
-from service.predictors.base import OutputT, Predictor, PreparedT
-from service.registry import ModelRegistry
+from service.runtime.contract import OutputT, Predictor, PreparedT
+from service.runtime.drain import Drain
+from service.runtime.metrics import Metrics
+from service.runtime.model import RequestContext
+from service.runtime.registry import ModelRegistry
 from service.schemas.common import ModelRequest
 from service.settings import Settings
+from service.tasks.language_model.generation import TextGenerator
+from service.tasks.language_model.session_flow import SessionFlow
+from service.tasks.oip.tensors import TaskTensors
 
 BodyT = TypeVar("BodyT", bound=ModelRequest)
-AnswerT = TypeVar("AnswerT", bound=BaseModel)
-TIMEOUT_HEADER = {
-    "name": "X-Request-Timeout",
-    "in": "header",
-    "required": False,
-    "description": "seconds (a positive number); may only shorten the server's default deadline; empty means absent",
-    "schema": {"type": "string"},
-}
+ResponseT = TypeVar("ResponseT", bound=BaseModel)
 
 
 async def get_registry(request: Request) -> ModelRegistry:
-    registry: ModelRegistry = request.app.state.registry
-    return registry
+    return registry_of(request)
 
 
 async def get_metrics(request: Request) -> Metrics:
@@ -45,8 +42,33 @@ RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
-def inference_of(request: Request) -> Inference:
-    """The deadline: the server's default, or less if the client sends X-Request-Timeout."""
+def registry_of(request: Request) -> ModelRegistry:
+    registry: ModelRegistry = request.app.state.registry
+    return registry
+
+
+def drain_of(request: Request) -> Drain:
+    drain: Drain = request.app.state.drain
+    return drain
+
+
+def generator_of(request: Request) -> TextGenerator:
+    generator: TextGenerator = request.app.state.generator
+    return generator
+
+
+def sessions_of(request: Request) -> SessionFlow:
+    flow: SessionFlow = request.app.state.session_flow
+    return flow
+
+
+def task_tensors_of(request: Request) -> dict[str, TaskTensors]:
+    tensors: dict[str, TaskTensors] = request.app.state.task_tensors
+    return tensors
+
+
+def request_context(request: Request) -> RequestContext:
+    """The deadline (the server's default, or less if the client sends X-Request-Timeout) and the log line."""
     settings: Settings = request.app.state.settings
     timeout = settings.request_timeout_s
     asked_for = request.headers.get("x-request-timeout", "").strip()
@@ -61,26 +83,20 @@ def inference_of(request: Request) -> Inference:
                 [ErrorDetail(loc=["header", "x-request-timeout"], msg="a positive number of seconds")],
             )
         timeout = min(timeout, asked)
-    return Inference(settings, request.app.state.registry, time.monotonic() + timeout, request.state.log_fields)
+    return RequestContext(time.monotonic() + timeout, request.state.log_fields)
 
 
-def json_response(answer: BaseModel) -> Response:
-    """The answer as JSON, serialized once by pydantic (it was built and checked by its predictor)."""
-    return Response(answer.model_dump_json(), media_type="application/json")
+def json_response(body: BaseModel) -> Response:
+    """The body as JSON, serialized once by pydantic (it was built and checked by its predictor)."""
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
-async def answer(
-    request: Request, kind: type[Predictor[BodyT, PreparedT, OutputT, AnswerT]], body_model: type[BodyT]
+async def run_operation(
+    request: Request, kind: type[Predictor[BodyT, PreparedT, OutputT, ResponseT]], body_model: type[BodyT]
 ) -> Response:
-    """Read the body as `body_model`, run it as the operation `kind`, and answer JSON."""
-    inference = inference_of(request)
+    """Read the body as `body_model`, run it on the named model (or the task's default) as the operation
+    `kind`, and answer JSON."""
+    context = request_context(request)
     body = await read_body(request, body_model)
-    result = await inference.answer(kind, body.model, body)
+    result = await registry_of(request).resolve(body.model, kind).run(body, context)
     return json_response(result)
-
-
-def inference_operation(body_model: type[BaseModel]) -> dict[str, Any]:
-    """`openapi_extra` of an inference route: its JSON body, the X-Request-Timeout header, and
-    `x-retry-safe`: the call changes nothing on the server, so a balancer may resend the POST to another
-    replica after a 503 or a cut connection (docker/nginx/default.conf.template does)."""
-    return {**request_body(body_model), "parameters": [TIMEOUT_HEADER], "x-retry-safe": True}

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from service.batching import MicroBatcher
 from service.errors import DeadlineExceeded, Draining, QueueFull
-from service.metrics import Metrics
+from service.runtime.batching import MicroBatcher
+from service.runtime.metrics import Metrics
 
 
 class RecordingModel:

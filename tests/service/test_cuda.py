@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 
 from models.artifact import load_artifact
 from service.app import create_app
-from service.predictors.forecast import ForecastPredictor, ForecastRunner
-from service.predictors.language_model import LanguageModelRunner
-from service.predictors.sentiment import SentimentPredictor, SentimentRunner
 from service.schemas.forecast import ForecastRequest
 from service.schemas.sentiment import SentimentRequest
 from service.settings import Settings
+from service.tasks.forecast import ForecastPredictor, ForecastRunner
+from service.tasks.language_model.runner import LanguageModelRunner
+from service.tasks.sentiment import SentimentPredictor, SentimentRunner
 from tests.service.conftest import COMMITTED_ARTIFACTS, wait_until_ready
 
 pytestmark = pytest.mark.gpu

@@ -9,8 +9,8 @@ import torch
 from fastapi.testclient import TestClient
 
 from models.artifact import load_artifact
-from service.predictors.forecast import ForecastPredictor, ForecastRunner
 from service.schemas.forecast import ForecastRequest
+from service.tasks.forecast import ForecastPredictor, ForecastRunner
 from tests.helpers import write_tiny_forecast_artifact
 
 SEASONAL = [100 + 10 * math.sin(2 * math.pi * t / 12) for t in range(40)]

@@ -8,12 +8,13 @@ from pathlib import Path
 import torch
 
 from models.artifact import load_artifact
-from service.batching import MicroBatcher
-from service.generation import first_step, generate_tokens, render
-from service.metrics import Metrics
-from service.pipeline import ReadyModel, StageTimers
-from service.predictors.language_model import GenerationPredictor, LanguageModelRunner, SampledToken
+from service.runtime.batching import MicroBatcher
+from service.runtime.metrics import Metrics
+from service.runtime.model import ReadyModel, RequestContext, StageTimers
 from service.schemas.language_model import GenerateRequest
+from service.tasks.language_model.generation import first_step, generate_tokens, render
+from service.tasks.language_model.operations import GenerationPredictor, SampledToken
+from service.tasks.language_model.runner import LanguageModelRunner
 
 
 def run_generations(artifacts_dir: Path, requests: list[GenerateRequest], leave_after: int | None = None) -> list[list[str]]:
@@ -37,7 +38,8 @@ def run_generations(artifacts_dir: Path, requests: list[GenerateRequest], leave_
                 assert request.seed is not None
                 step = first_step(request, request.seed)
                 deadline = time.monotonic() + 30
-                async for token in generate_tokens(model, step, request.max_new_tokens, deadline, 30, disconnected, {}):
+                context = RequestContext(deadline, {})
+                async for token in generate_tokens(model, step, request.max_new_tokens, context, 30, disconnected):
                     produced.append(token.word)
                 return produced
 

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from safetensors.torch import load_file, save_file
 
 from models import threads
-from service import registry as registry_module
 from service.app import create_app
+from service.runtime import registry as registry_module
 from service.settings import Settings
 from tests.service.conftest import ClientFactory
 

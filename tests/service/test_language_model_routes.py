@@ -136,7 +136,7 @@ def test_non_finite_temperature_is_422(client: TestClient) -> None:
 
 
 def test_next_word_batched_equals_single_within_1e5(artifacts_dir: object) -> None:
-    from service.predictors.language_model import LanguageModelRunner
+    from service.tasks.language_model.runner import LanguageModelRunner
 
     predictor = LanguageModelRunner(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))  # type: ignore[operator]
     items = [
@@ -158,7 +158,8 @@ def assert_same_ranking(batched: list[tuple[int, float]] | None, single: list[tu
 def test_padded_batches_of_unequal_lengths_equal_single_items(artifacts_dir: Path) -> None:
     """Next-word and perplexity items of different lengths share right-padded forwards; each row's answer
     equals its own unpadded forward, and the padded share is reported."""
-    from service.predictors.language_model import LanguageModelRunner
+    from service.tasks.language_model.items import NextWordItem
+    from service.tasks.language_model.runner import LanguageModelRunner
 
     predictor = LanguageModelRunner(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))
     observed: list[tuple[int, int]] = []
@@ -170,30 +171,31 @@ def test_padded_batches_of_unequal_lengths_equal_single_items(artifacts_dir: Pat
     assert any(total > real for real, total in observed)  # some rows really were padded
     for item, output in zip(items, batched, strict=True):
         (single,) = predictor.forward([item])
-        if item.targets is None:
+        if isinstance(item, NextWordItem):
             assert_same_ranking(output.top, single.top)
         else:
             assert output.nll == pytest.approx(single.nll, abs=1e-4)
 
 
 def test_generation_starts_keep_their_state_and_batch_by_exact_length(artifacts_dir: Path) -> None:
-    from service.predictors.language_model import LanguageModelRunner, LMItem
+    from service.tasks.language_model.items import GenerationItem
+    from service.tasks.language_model.runner import LanguageModelRunner
 
     predictor = LanguageModelRunner(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))
     starts = [
-        LMItem(predictor.next_word_item(predictor.context(t, "text")).token_ids, keep_state=True)
+        GenerationItem(predictor.next_word_item(predictor.context(t, "text")).token_ids, state=None)
         for t in ("a loss", "the company said")
     ]
     outputs = predictor.forward(starts)
     assert all(output.state is not None for output in outputs)
     # The state after "a loss" continues exactly as feeding the longer sequence in one go.
-    follow = predictor.forward([LMItem([predictor.vocabulary["said"]], state=outputs[0].state, keep_state=True)])[0]
-    whole = predictor.forward([LMItem([*starts[0].token_ids, predictor.vocabulary["said"]], keep_state=True)])[0]
+    follow = predictor.forward([GenerationItem([predictor.vocabulary["said"]], state=outputs[0].state)])[0]
+    whole = predictor.forward([GenerationItem([*starts[0].token_ids, predictor.vocabulary["said"]], state=None)])[0]
     assert torch.allclose(follow.log_probs, whole.log_probs, atol=1e-5)  # type: ignore[arg-type]
 
 
 def test_scoring_batches_stay_within_their_position_budget() -> None:
-    from service.predictors.language_model import _within_budget
+    from service.tasks.language_model.runner import _within_budget
 
     lengths = [100, 120, 150, 190, 200]
     assert _within_budget([0, 1, 2, 3, 4], lengths, 400) == [[0, 1], [2, 3], [4]]  # rows x longest <= 400

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service import registry as registry_module
+from service.runtime import registry as registry_module
 from service.settings import Settings
 from tests.service.conftest import ClientFactory, wait_until_ready
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from models.artifact import load_artifact
-from service.predictors.base import group_by_length
-from service.predictors.sentiment import SentimentPredictor, SentimentRunner
+from service.runtime.contract import group_by_length
 from service.schemas.sentiment import SentimentRequest
+from service.tasks.sentiment import SentimentPredictor, SentimentRunner
 
 
 def test_group_by_length_keeps_each_group_within_the_ratio() -> None:

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from fastapi.testclient import TestClient
 
-from service.predictors.language_model import LanguageModelRunner
-from service.sessions import Session, StateCodec
+from service.tasks.language_model.runner import LanguageModelRunner
+from service.tasks.language_model.sessions import Session, StateCodec
 from tests.service.conftest import ClientFactory
 from tests.service.test_faults_e2e import serve
 

@@ -4,8 +4,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.api.deps import MetricsDep, RegistryDep
-from service.drain import Drain
+from service.api.deps import MetricsDep, RegistryDep, drain_of
 from service.schemas.common import Liveness, ModelReadiness, Readiness
 
 router = APIRouter(tags=["health"])
@@ -27,7 +26,7 @@ async def check_liveness() -> Liveness:
 async def check_readiness(registry: RegistryDep, request: Request) -> JSONResponse:
     """200 once every artifact was tried and each task's default model is loaded and warm; 503 before, and
     from the moment the server starts draining. Each model's status only: cards are on /v1/models."""
-    drain: Drain = request.app.state.drain
+    drain = drain_of(request)
     ready = registry.is_ready() and not drain.draining
     models = [ModelReadiness(name=entry.name, status=entry.status.value) for entry in registry.entries.values()]
     body = Readiness(ready=ready, draining=drain.draining, models=models)

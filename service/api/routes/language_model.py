@@ -3,12 +3,12 @@
 from enum import Enum
 
 from fastapi import Request, Response
+from fastapi.responses import StreamingResponse
 
-from service import generation
 from service.api.body import read_body
-from service.api.deps import answer, inference_of, inference_operation
+from service.api.deps import generator_of, json_response, request_context, run_operation
+from service.api.openapi import STREAM_RESPONSE, inference_operation
 from service.api.router import v1
-from service.predictors.language_model import NextWordPredictor, PerplexityPredictor
 from service.schemas.language_model import (
     GenerateRequest,
     GenerateResponse,
@@ -17,23 +17,22 @@ from service.schemas.language_model import (
     PerplexityRequest,
     PerplexityResponse,
 )
+from service.tasks.language_model.generation import events
+from service.tasks.language_model.operations import NextWordPredictor, PerplexityPredictor
 
 TAGS: list[str | Enum] = ["language model"]
-STREAM_RESPONSE = {
-    "content": {"text/event-stream": {"description": "with stream: one event per token, the last with generated_text"}}
-}
 
 
 @v1.post("/next-word", tags=TAGS, response_model=NextWordResponse, openapi_extra=inference_operation(NextWordRequest))
 async def predict_next_word(request: Request) -> Response:
     """The top-k next words after the context, with the model's probabilities."""
-    return await answer(request, NextWordPredictor, NextWordRequest)
+    return await run_operation(request, NextWordPredictor, NextWordRequest)
 
 
 @v1.post("/perplexity", tags=TAGS, response_model=PerplexityResponse, openapi_extra=inference_operation(PerplexityRequest))
 async def score_perplexity(request: Request) -> Response:
     """Perplexity of the text: exp of the mean NLL per token, the closing <eos> included."""
-    return await answer(request, PerplexityPredictor, PerplexityRequest)
+    return await run_operation(request, PerplexityPredictor, PerplexityRequest)
 
 
 @v1.post(
@@ -45,6 +44,10 @@ async def score_perplexity(request: Request) -> Response:
 )
 async def generate_text(request: Request) -> Response:
     """Continue the prompt; with `stream`, as server-sent events (TGI's shape)."""
-    inference = inference_of(request)
+    context = request_context(request)
     body = await read_body(request, GenerateRequest)
-    return await generation.respond(inference, body, request.is_disconnected)
+    generation = generator_of(request).start(context, body, request.is_disconnected)
+    if not body.stream:
+        return json_response(await generation.collect())
+    opening = await anext(generation.tokens)  # a refusal before the first token keeps its real status and headers
+    return StreamingResponse(events(opening, generation.tokens, body.max_new_tokens), media_type="text/event-stream")

@@ -3,7 +3,7 @@
 from service.api.deps import RegistryDep
 from service.api.router import v1
 from service.errors import ModelNotFound
-from service.registry import ModelEntry, ModelRegistry
+from service.runtime.registry import ModelEntry, ModelRegistry
 from service.schemas.common import ModelDetail, ModelInfo, ModelList
 
 

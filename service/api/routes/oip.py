@@ -1,21 +1,18 @@
 """The Open Inference Protocol (KServe v2) over REST, beside /v1 and over the same pipeline and batchers.
 
 GET /v2, /v2/health/live, /v2/health/ready; GET /v2/models/{name}[/versions/{version}] and .../ready;
-POST /v2/models/{name}[/versions/{version}]/infer. What each task's tensors are: service/oip.py.
-Errors are the protocol's {"error": "..."} (service/errors.py).
+POST /v2/models/{name}[/versions/{version}]/infer. What each task's tensors are: service/tasks/oip.
+Errors are the protocol's {"error": "..."} (service/api/errors.py).
 """
-
-import json
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from service.api.body import read_body, request_body
-from service.api.deps import RegistryDep, inference_of, json_response
-from service.drain import Drain
-from service.errors import InvalidInput, ModelNotFound, ModelNotReady, documented_errors, speaks_oip
-from service.oip import TASK_TENSORS, requested
-from service.registry import ModelEntry, ModelRegistry, ModelStatus
+from service.api.body import read_body
+from service.api.deps import RegistryDep, drain_of, json_response, registry_of, request_context, task_tensors_of
+from service.api.errors import documented_errors
+from service.api.openapi import retry_safe
+from service.errors import InvalidInput, ModelNotFound, ModelNotReady
+from service.runtime.registry import ModelEntry, ModelRegistry, ModelStatus
 from service.schemas.oip import (
     InferRequest,
     InferResponse,
@@ -26,6 +23,7 @@ from service.schemas.oip import (
     ServerMetadata,
     ServerReadiness,
 )
+from service.tasks.oip.tensors import TaskTensors, requested
 
 ERRORS = documented_errors(
     OipError,
@@ -44,28 +42,16 @@ ERRORS = documented_errors(
 v2 = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"], responses=ERRORS)
 
 
-def document_oip_errors(schema: dict[str, Any]) -> dict[str, Any]:
-    """FastAPI documents a 422 for every operation with parameters; under /v2 an invalid request is a 400
-    (service/errors.py), so those 422s, and the validation schemas only they used, are dropped."""
-    for path, operations in schema.get("paths", {}).items():
-        if speaks_oip(path):
-            for operation in operations.values():
-                operation.get("responses", {}).pop("422", None)
-    components = schema.get("components", {}).get("schemas", {})
-    if '"#/components/schemas/HTTPValidationError"' not in json.dumps(schema.get("paths", {})):
-        components.pop("HTTPValidationError", None)
-        components.pop("ValidationError", None)
-    return schema
-
-
-def served_entry(registry: ModelRegistry, name: str, version: str | None) -> ModelEntry:
-    """The artifact `name` (at `version`, when the path names one); 404 otherwise."""
+def served_entry(
+    registry: ModelRegistry, tensors: dict[str, TaskTensors], name: str, version: str | None
+) -> tuple[ModelEntry, TaskTensors]:
+    """The artifact `name` (at `version`, when the path names one) and its task's tensors; 404 otherwise."""
     entry = registry.entries.get(name)
-    if entry is None or entry.card is None or entry.task not in TASK_TENSORS:
+    if entry is None or entry.card is None or entry.task not in tensors:
         raise ModelNotFound(f"no model named {name!r}; GET /v1/models lists them")
     if version is not None and version != entry.card.version:
         raise ModelNotFound(f"model {name!r} has version {entry.card.version!r}, not {version!r}")
-    return entry
+    return entry, tensors[entry.task]
 
 
 @v2.get("", response_model=ServerMetadata)
@@ -81,7 +67,7 @@ async def check_server_live() -> ServerLiveness:
 @v2.get("/health/ready", response_model=ServerReadiness)
 async def check_server_ready(registry: RegistryDep, request: Request) -> ServerReadiness:
     """200 when /readyz is; otherwise 503, as KServe's own server answers."""
-    drain: Drain = request.app.state.drain
+    drain = drain_of(request)
     if drain.draining or not registry.is_ready():
         raise ModelNotReady("the server is draining" if drain.draining else "the models are not all loaded yet")
     return ServerReadiness(ready=True)
@@ -89,10 +75,9 @@ async def check_server_ready(registry: RegistryDep, request: Request) -> ServerR
 
 @v2.get("/models/{name}", response_model=ModelMetadata)
 @v2.get("/models/{name}/versions/{version}", response_model=ModelMetadata)
-async def read_model_metadata(name: str, registry: RegistryDep, version: str | None = None) -> ModelMetadata:
-    entry = served_entry(registry, name, version)
-    assert entry.card is not None and entry.task is not None  # served_entry checked both
-    tensors = TASK_TENSORS[entry.task]
+async def read_model_metadata(name: str, request: Request, version: str | None = None) -> ModelMetadata:
+    entry, tensors = served_entry(registry_of(request), task_tensors_of(request), name, version)
+    assert entry.card is not None  # served_entry checked it
     return ModelMetadata(
         name=name,
         versions=[entry.card.version],
@@ -105,28 +90,28 @@ async def read_model_metadata(name: str, registry: RegistryDep, version: str | N
 
 @v2.get("/models/{name}/ready", response_model=ModelReadinessV2)
 @v2.get("/models/{name}/versions/{version}/ready", response_model=ModelReadinessV2)
-async def check_model_ready(name: str, registry: RegistryDep, version: str | None = None) -> ModelReadinessV2:
+async def check_model_ready(name: str, request: Request, version: str | None = None) -> ModelReadinessV2:
     """200 when the model serves; 503 while it loads or when it failed."""
-    entry = served_entry(registry, name, version)
+    entry, _ = served_entry(registry_of(request), task_tensors_of(request), name, version)
     if entry.status is not ModelStatus.READY:
         raise ModelNotReady(f"model {name!r} is {entry.status.value}")
     return ModelReadinessV2(name=name, ready=True)
 
 
-INFER_OPERATION = {**request_body(InferRequest), "x-retry-safe": True}
+INFER_OPERATION = retry_safe(InferRequest)
 
 
 @v2.post("/models/{name}/infer", response_model=InferResponse, openapi_extra=INFER_OPERATION)
 @v2.post("/models/{name}/versions/{version}/infer", response_model=InferResponse, openapi_extra=INFER_OPERATION)
 async def infer(name: str, request: Request, version: str | None = None) -> Response:
     """Run the model on the request's tensors; `id` is echoed."""
-    inference = inference_of(request)
-    entry = served_entry(inference.registry, name, version)
-    assert entry.card is not None and entry.task is not None
+    context = request_context(request)
+    entry, tensors = served_entry(registry_of(request), task_tensors_of(request), name, version)
+    assert entry.card is not None  # served_entry checked it
     body = await read_body(request, InferRequest)
     if body.model_name not in (None, name) or body.model_version not in (None, entry.card.version):
         raise InvalidInput(f"the body names model {body.model_name!r} version {body.model_version!r}; the path, {name!r}")
-    sessions = request.app.state.sessions
-    outputs = await TASK_TENSORS[entry.task].infer(inference, name, body, request.is_disconnected, sessions)
-    answer = InferResponse(model_name=name, model_version=entry.card.version, id=body.id, outputs=requested(outputs, body))
-    return json_response(answer)
+    outputs = await tensors.infer(context, name, body, request.is_disconnected)
+    return json_response(
+        InferResponse(model_name=name, model_version=entry.card.version, id=body.id, outputs=requested(outputs, body))
+    )

@@ -16,7 +16,7 @@ from models.artifact import Artifact
 from models.card_io import ForecastIO, ForecastMethod
 from models.forecaster import Forecaster, forecast_values
 from service.errors import ErrorDetail, InvalidInput
-from service.predictors.base import ModelRunner, Predictor, Prepared, typed_io, typed_network
+from service.runtime.contract import ModelRunner, Predictor, Prepared, typed_io, typed_network
 from service.schemas.forecast import ForecastRequest, ForecastResponse
 
 # The network computes in float32: a window's spread squares its values, which must stay far below 3.4e38.
@@ -61,9 +61,6 @@ class ForecastRunner(ModelRunner[PreparedHistory, ForecastOutput]):
     def cost(self, item: PreparedHistory) -> tuple[str, float]:
         """A recursive model runs one step per horizon step; a direct one a single pass."""
         return ("forecast", float(item.horizon if self.io.multi_step == "recursive" else 1))
-
-    def predictors(self) -> list[Predictor[Any, Any, ForecastOutput, Any]]:
-        return [ForecastPredictor(self)]
 
     def warmup(self) -> None:
         request = ForecastRequest(history=self._example_history(), horizon=self.io.max_horizon, method="network")

@@ -1,11 +1,12 @@
-"""The contract every model fulfils for the registry, the batcher and the pipeline.
+"""The contract every model fulfils for the registry, the batcher and the ready model's run.
 
 A `ModelRunner` is one artifact's network on one device: it runs batches of items gathered
-from many requests (`forward`, on the inference thread). A `Predictor` is one operation on a
-runner: `preprocess` turns a request into items (cheap; raises InvalidInput), the runner's
-batched `forward` answers them, and `postprocess` shapes the response. Sentiment and forecast
-runners offer one predictor each; the language model offers next word, perplexity and
-generation steps over one network and one batcher.
+from many requests (`forward`, which the model's batcher calls on the inference thread). A
+`Predictor` is one operation on a runner: `preprocess` turns a request into items (cheap; raises
+InvalidInput), the runner's batched `forward` answers them, and `postprocess` shapes the response.
+A `ServedTask` names a task's runner and its operations: sentiment and forecast offer one each;
+the language model offers next word, perplexity, generation steps and session steps over one
+network and one batcher. The task classes live in service/tasks; this layer only drives them.
 """
 
 from abc import ABC, abstractmethod
@@ -57,6 +58,14 @@ def typed_network(artifact: Artifact, kind: type[NetworkT]) -> NetworkT:
 
 
 @dataclass(frozen=True)
+class ServedTask:
+    """A task the registry can serve: the runner built from its artifacts, and the operations over it."""
+
+    runner: type["ModelRunner[Any, Any]"]
+    operations: tuple[type["Predictor[Any, Any, Any, Any]"], ...]
+
+
+@dataclass(frozen=True)
 class Prepared(Generic[ItemT]):
     """A request turned into batcher items, with the sizes logged for it (never the inputs themselves).
 
@@ -91,10 +100,6 @@ class ModelRunner(ABC, Generic[ItemT, OutputT]):
         return ("item", 1.0)
 
     @abstractmethod
-    def predictors(self) -> list["Predictor[Any, Any, OutputT, Any]"]:
-        """The operations this model serves, each a predictor over this runner."""
-
-    @abstractmethod
     def warmup(self) -> None:
         """Run representative inputs once, so the first real request does not pay for lazy setup, and check
         that they give finite outputs (`require_finite`): weights with NaN in them fail the load."""
@@ -115,7 +120,7 @@ class Predictor(ABC, Generic[RequestT, PreparedT, OutputT, ResponseT]):
     """
 
     task: ClassVar[Task]  # the registry resolves a request's model among this task's models
-    # True where postprocess does heavy CPU work (fitting models): the pipeline then runs it in a worker thread.
+    # True where postprocess does heavy CPU work (fitting models): ReadyModel.run then runs it in a worker thread.
     postprocess_blocks: ClassVar[bool] = False
 
     def __init__(self, runner: ModelRunner[Any, OutputT]) -> None:
@@ -126,9 +131,9 @@ class Predictor(ABC, Generic[RequestT, PreparedT, OutputT, ResponseT]):
     def preprocess(self, request: RequestT) -> PreparedT:
         """Check the request against the card and turn it into items; raises InvalidInput."""
 
-    def forward(self, items: list[Any]) -> list[OutputT]:
-        """The runner's batched forward: the batcher calls it with items of many requests."""
-        return self.runner.forward(items)
+    def measured(self, outputs: list[OutputT]) -> dict[str, int]:
+        """Sizes only the forward learnt (tokens counted on the model's thread), for the request's log line."""
+        return {}
 
     @abstractmethod
     def postprocess(self, request: RequestT, prepared: PreparedT, outputs: list[OutputT]) -> ResponseT:

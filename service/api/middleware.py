@@ -9,12 +9,12 @@ import time
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.drain import Drain
-from service.errors import error_response
-from service.metrics import Metrics
+from service.api.errors import response_for
+from service.errors import BodyTimeout, PayloadTooLarge, ServiceError, Unauthorized
+from service.runtime.drain import Drain
+from service.runtime.metrics import Metrics
 
 logger = logging.getLogger("rnnserve.access")
 REQUEST_ID_HEADER = b"x-request-id"
@@ -73,8 +73,8 @@ class RequestContextMiddleware:
         except Exception:
             logger.exception("unhandled error", extra={"fields": {"request_id": request_id}})
             if not response_started:
-                response = error_response(
-                    scope["path"], 500, "internal_error", "internal error; see the server log for request " + request_id
+                response = response_for(
+                    scope["path"], ServiceError("internal error; see the server log for request " + request_id)
                 )
                 await response(scope, receive, send_with_id)
         finally:
@@ -107,9 +107,8 @@ class DrainingMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.drain.draining and _guarded(scope["path"], self.prefixes):
             error = self.drain.refusal()
-            response = error_response(
-                scope["path"], error.status_code, error.code, error.message, headers={"Connection": "close"}
-            )
+            error.headers = {"Connection": "close"}
+            response = response_for(scope["path"], error)
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -135,13 +134,10 @@ class ApiKeyMiddleware:
         if scheme.lower() == b"bearer" and secrets.compare_digest(token, self.expected):
             await self.app(scope, receive, send)
             return
-        response = error_response(
-            scope["path"],
-            401,
-            "unauthorized",
-            "missing or wrong API key: send 'Authorization: Bearer <key>'",
-            headers={"WWW-Authenticate": "Bearer"},
+        refusal = Unauthorized(
+            "missing or wrong API key: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
         )
+        response = response_for(scope["path"], refusal)
         await response(scope, receive, send)
 
 
@@ -162,7 +158,7 @@ class BodyLimitsMiddleware:
             return
         declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = error_response(scope["path"], 413, "payload_too_large", f"request body over {self.max_bytes} bytes")
+            response = response_for(scope["path"], PayloadTooLarge(f"request body over {self.max_bytes} bytes"))
             await response(scope, receive, send)
             return
         received = 0
@@ -177,12 +173,12 @@ class BodyLimitsMiddleware:
                 async with asyncio.timeout_at(deadline_at):  # no task per read, unlike asyncio.wait_for
                     message = await receive()
             except TimeoutError:
-                # An HTTPException raised here reaches the app's error handlers as the body is read.
-                raise HTTPException(408, f"the request body did not arrive within {self.timeout_s:g} s") from None
+                # Raised here, it reaches the app's error handlers as the body is read.
+                raise BodyTimeout(f"the request body did not arrive within {self.timeout_s:g} s") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise HTTPException(413, f"request body over {self.max_bytes} bytes")
+                    raise PayloadTooLarge(f"request body over {self.max_bytes} bytes")
                 complete = not message.get("more_body", False)
             return message
 

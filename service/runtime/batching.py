@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from service.errors import DeadlineExceeded, QueueFull, ServiceError
-from service.metrics import Metrics
+from service.runtime.metrics import Metrics
 
 ItemT = TypeVar("ItemT")
 OutputT = TypeVar("OutputT")
@@ -34,7 +34,8 @@ class _Pending(Generic[ItemT, OutputT]):
 
 
 class MicroBatcher(Generic[ItemT, OutputT]):
-    """Runs `run_batch(items) -> results` on `executor` (the model's own thread) over batches from a bounded queue.
+    """Runs `run_batch(items) -> results` (the model runner's forward) on `executor` (the model's own thread)
+    over batches from a bounded queue.
 
     A batch is up to `max_batch_size` items. A lone item runs at once; when others are
     already queued, the batcher waits up to `max_wait_s` for the batch to fill. Items whose

@@ -10,7 +10,7 @@ from models.card_io import SentimentIO
 from models.sentiment import SentimentClassifier
 from models.text import pad_batch, truncate
 from service.errors import ErrorDetail, InvalidInput
-from service.predictors.base import (
+from service.runtime.contract import (
     GROUP_LENGTH_RATIO,
     ModelRunner,
     Predictor,
@@ -104,9 +104,6 @@ class SentimentRunner(ModelRunner[ReviewText, SentimentOutput]):
     def cost(self, item: ReviewText) -> tuple[str, float]:
         return ("review", float(len(item.text)))  # characters: the tokens are counted on the model's thread
 
-    def predictors(self) -> list[Predictor[Any, Any, SentimentOutput, Any]]:
-        return [SentimentPredictor(self)]
-
     def warmup(self) -> None:
         vocabulary = self.tokenizer.get_vocab()
         known = " ".join(sorted(vocabulary, key=vocabulary.__getitem__)[2:40])  # words the model knows, past the specials
@@ -133,11 +130,13 @@ class SentimentPredictor(Predictor[SentimentRequest, Prepared[ReviewText], Senti
         sizes = {"texts": len(request.texts), "chars": sum(len(text) for text in request.texts)}
         return Prepared([ReviewText(text) for text in request.texts], sizes)
 
+    def measured(self, outputs: list[SentimentOutput]) -> dict[str, int]:
+        return {"tokens": sum(len(output.encoded.token_ids) for output in outputs)}
+
     def postprocess(
         self, request: SentimentRequest, prepared: Prepared[ReviewText], outputs: list[SentimentOutput]
     ) -> SentimentResponse:
         """A text with no token, or none the vocabulary knows, makes the request a 422 naming it."""
-        prepared.sizes["tokens"] = sum(len(output.encoded.token_ids) for output in outputs)
         empty = [index for index, output in enumerate(outputs) if not output.encoded.token_ids]
         if empty:
             details = [ErrorDetail(loc=["body", "texts", index], msg="text is empty after normalization") for index in empty]

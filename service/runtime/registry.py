@@ -3,7 +3,7 @@
 import asyncio
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -13,23 +13,14 @@ from typing import Any
 import torch
 
 from models.artifact import ArtifactError, ModelCard, load_artifact
-from service.batching import MicroBatcher
 from service.errors import InvalidInput, ModelNotFound, ModelNotReady, ServiceError
-from service.metrics import Metrics
-from service.pipeline import ReadyModel, StageTimers
-from service.predictors.base import ModelRunner, OutputT, Predictor, PreparedT, RequestT, ResponseT
-from service.predictors.forecast import ForecastRunner
-from service.predictors.language_model import LanguageModelRunner
-from service.predictors.sentiment import SentimentRunner
+from service.runtime.batching import MicroBatcher
+from service.runtime.contract import ModelRunner, OutputT, Predictor, PreparedT, RequestT, ResponseT, ServedTask
+from service.runtime.metrics import Metrics
+from service.runtime.model import ReadyModel, StageTimers
 from service.settings import Settings
 
 logger = logging.getLogger("rnnserve.registry")
-
-RUNNERS: dict[str, type[ModelRunner[Any, Any]]] = {
-    "sentiment": SentimentRunner,
-    "language-model": LanguageModelRunner,
-    "forecast": ForecastRunner,
-}
 
 
 class ModelStatus(StrEnum):
@@ -57,8 +48,12 @@ class ModelEntry:
 
 
 class ModelRegistry:
-    def __init__(self, settings: Settings, device: torch.device, metrics: Metrics) -> None:
+    """Every artifact folder and its status. `tasks` says which runner loads each task's artifacts and
+    which operations it serves (service/tasks): the registry knows no task by itself."""
+
+    def __init__(self, settings: Settings, device: torch.device, metrics: Metrics, tasks: Mapping[str, ServedTask]) -> None:
         self.settings = settings
+        self.tasks_served = tasks
         self.device = device
         self.metrics = metrics
         # Artifacts load one by one on a thread of their own; each loaded model then gets its own inference
@@ -112,10 +107,11 @@ class ModelRegistry:
         # One thread per model: its forward passes never overlap, never block the event loop, and never wait
         # behind another model's (on the CPU the threads share the cores; see models/threads.py).
         entry.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"inference-{entry.name}")
+        served = self.tasks_served[entry.card.task]
         batcher: MicroBatcher[Any, Any] = MicroBatcher(
             name=entry.name,
             device=str(self.device),
-            run_batch=entry.runner.forward,
+            run_batch=entry.runner.forward,  # the runner's batched forward, on the model's thread
             executor=entry.executor,
             metrics=self.metrics,
             max_batch_size=self.settings.max_batch_size,
@@ -127,8 +123,8 @@ class ModelRegistry:
         timers = StageTimers.for_model(self.metrics, entry.name, str(self.device))
         entry.batcher = batcher
         entry.ready = {
-            type(predictor): ReadyModel(entry.name, entry.card, predictor, batcher, timers)
-            for predictor in entry.runner.predictors()
+            operation: ReadyModel(entry.name, entry.card, operation(entry.runner), batcher, timers)
+            for operation in served.operations
         }
         entry.status = ModelStatus.READY
 
@@ -137,10 +133,10 @@ class ModelRegistry:
         entry.card = artifact.card
         if artifact.card.name != entry.name:
             raise ArtifactError(entry.name, f"card names the model {artifact.card.name!r}; the folder must carry that name")
-        runner_class = RUNNERS.get(artifact.card.task)
-        if runner_class is None:
+        served = self.tasks_served.get(artifact.card.task)
+        if served is None:
             raise ArtifactError(entry.name, f"task {artifact.card.task!r} is not served by this rnnserve")
-        runner = runner_class(artifact, self.device)
+        runner = served.runner(artifact, self.device)
         runner.warmup()
         runner.padding_observer = self._padding_observer(entry.name)
         entry.runner = runner

@@ -2,7 +2,8 @@
 
 A session is the LSTM's state after everything fed so far (a few kilobytes), the running negative
 log-likelihood of what was fed, and an expiry. Each step (start, append, the first step of a
-generation, a commit) is one item of the model's micro-batcher, like every other request.
+generation, a commit) is one item of the model's micro-batcher, like every other request
+(session_flow.py runs them).
 
 - Server-side: `SessionStore` maps a random id to its session, for RNNSERVE_SESSION_TTL_S after its
   last step, at most RNNSERVE_MAX_SESSIONS at once (429 `too_many_sessions`). A session takes one
@@ -28,13 +29,7 @@ import numpy as np
 import torch
 
 from models.language_model import State
-from service import pipeline
 from service.errors import InvalidState, SessionBusy, SessionNotFound, StateExpired, TooManySessions, VersionMismatch
-from service.pipeline import Inference, ReadyModel
-from service.predictors.base import Prepared
-from service.predictors.language_model import LMItem, LMOutput, SessionStep, SessionStepPredictor, SessionStepResult
-
-SessionModel = ReadyModel[SessionStep, Prepared[LMItem], LMOutput, SessionStepResult]
 
 
 @dataclass(frozen=True)
@@ -107,29 +102,6 @@ class SessionStore:
     def discard(self, session_id: str) -> None:
         """End the session if there is one (a restarted Open Inference Protocol sequence)."""
         self.sessions.pop(session_id, None)
-
-
-async def feed(
-    inference: Inference, model: SessionModel, before: Session | None, step: SessionStep
-) -> tuple[Session, SessionStepResult]:
-    """Run one step through the model's batcher; the session after it, its expiry renewed."""
-    result = await pipeline.run(model, step, inference.deadline, inference.log_fields)
-    count, nll = (before.token_count, before.nll) if before else (0, 0.0)
-    ttl = inference.settings.session_ttl_s
-    after = Session(model.name, model.card.version, result.state, count + result.scored, nll + result.nll, time.time() + ttl)
-    return after, result
-
-
-async def append_to(inference: Inference, store: SessionStore, session_id: str, text: str) -> tuple[Session, SessionStepResult]:
-    """Feed `text` to a held server-side session (409 if it is in another call) and keep what comes out."""
-    before = store.hold(session_id)
-    after: Session | None = None
-    try:
-        model = inference.registry.resolve(before.model, SessionStepPredictor)
-        after, result = await feed(inference, model, before, SessionStep(text, before.state))
-    finally:
-        store.release(session_id, after)
-    return after, result
 
 
 def _b64encode(data: bytes) -> str:

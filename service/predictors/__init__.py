@@ -1,1 +1,0 @@
-"""One predictor per task: preprocess -> forward (batched) -> postprocess."""

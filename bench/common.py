@@ -45,11 +45,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_process(command: list[str], health_url: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def running_process(
+    command: list[str], health_url: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Start a server process; yield it once `health_url` answers 200; terminate it afterwards."""
     # A session of its own, so that stopping it also stops any worker processes it started (LitServe's).
     process = subprocess.Popen(
-        command, cwd=REPO, env={**os.environ, **(env or {})}, stderr=subprocess.DEVNULL, start_new_session=True
+        command,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -94,18 +100,30 @@ class Server:
 
 
 @contextmanager
-def running_server(artifacts_dir: Path, threads: int = 0, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+def running_server(
+    artifacts_dir: Path, threads: int = 0, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
     """Start `python -m service` on a free loopback port; yields its URL and pid once /readyz is 200."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {"HOST": "127.0.0.1", "PORT": str(port), "RNNSERVE_ARTIFACTS_DIR": str(artifacts_dir),
-           "RNNSERVE_LOG_LEVEL": "warning", "RNNSERVE_THREADS": str(threads), **(extra_env or {})}  # fmt: skip
+    env = {
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "RNNSERVE_ARTIFACTS_DIR": str(artifacts_dir),
+        # fmt: skip
+        "RNNSERVE_LOG_LEVEL": "warning",
+        "RNNSERVE_THREADS": str(threads),
+        **(extra_env or {}),
+    }
     with running_process([sys.executable, "-m", "service"], f"{url}/readyz", env) as process:
         yield Server(url, process.pid)
 
 
-async def run_load(url: str, path: str, bodies: list[dict[str, object]], concurrency: int) -> tuple[list[float], float]:
-    """POST each body once, `concurrency` at a time, after one warm-up; returns latencies (ms) and wall seconds.
+async def run_load(
+    url: str, path: str, bodies: list[dict[str, object]], concurrency: int
+) -> tuple[list[float], float]:
+    """POST each body once, `concurrency` at a time, after one warm-up; returns latencies (ms) and wall
+    seconds.
 
     The client is aiohttp with bodies encoded beforehand: it adds about 0.2 ms a request on this
     machine, where httpx's AsyncClient added about 1.8 ms, all of it charged to the server measured.
@@ -127,7 +145,9 @@ async def run_load(url: str, path: str, bodies: list[dict[str, object]], concurr
             latencies.append((time.perf_counter() - began) * 1000)
 
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=120)
+    ) as session:
         await post(session, queue[-1])
         began = time.perf_counter()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))

@@ -25,17 +25,39 @@ from bench.common import data_dir, skip
 WORK = {
     "sentiment": (["sentiment", "--limit", "3000", "--epochs", "1", "--batch-size", "64"], "imdb", "reviews"),
     "lm": (["lm", "--limit-tokens", "120000", "--epochs", "1", "--batch-size", "20"], "ptb", "tokens"),
-    "forecast": (["forecast", "--preset", "sine", "--epochs", "1", "--steps-per-epoch", "60", "--batch-size", "64",
-                  "--rollout-start", "50"], None, "windows"),
-}  # fmt: skip
+    "forecast": (
+        [
+            "forecast",
+            "--preset",
+            "sine",
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "60",
+            "--batch-size",
+            "64",
+            "--rollout-start",
+            "50",
+        ],
+        None,
+        "windows",
+    ),
+}
 
 
 def run(arguments: list[str], processes: int, out: Path) -> tuple[float, float]:
     """Train once; returns (samples per second, wall seconds)."""
     launcher = [sys.executable, "-m", "training"]
     if processes > 1:
-        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-                    "-m", "training"]  # fmt: skip
+        launcher = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={processes}",
+            "-m",
+            "training",
+        ]
     began = time.perf_counter()
     done = subprocess.run([*launcher, *arguments, "--out", str(out)], capture_output=True, text=True)
     wall = time.perf_counter() - began
@@ -47,14 +69,18 @@ def run(arguments: list[str], processes: int, out: Path) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2], help="process counts to compare")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda (one GPU per process)")
     args = parser.parse_args()
     roots = {dataset: data_dir(None, dataset) for dataset in ("imdb", "ptb")}
     if not all(roots.values()):
         skip("IMDB and PTB are needed: set RNNSERVE_DATA_DIR (see README, 'Data')")
-    print(f"device {args.device}; {torch.get_num_threads()} CPU threads for one process, 1 each under torchrun")
+    print(
+        f"device {args.device}; {torch.get_num_threads()} CPU threads for one process, 1 each under torchrun"
+    )
     print("| trainer | samples | processes | samples/s | wall s | speed-up |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as scratch:
@@ -65,7 +91,10 @@ def main() -> None:
                 out = Path(scratch) / f"{trainer}-{processes}"
                 rate, wall = run([*arguments, *data, "--device", args.device], processes, out)
                 first_rate = first_rate or rate
-                print(f"| {trainer} | {unit} | {processes} | {rate:,.0f} | {wall:.1f} | {rate / first_rate:.2f} |")
+                print(
+                    f"| {trainer} | {unit} | {processes} | {rate:,.0f} | {wall:.1f} | "
+                    f"{rate / first_rate:.2f} |"
+                )
 
 
 if __name__ == "__main__":

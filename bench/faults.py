@@ -27,7 +27,9 @@ PTB_LIKE = "the company said it expects a loss of about $ N million in the third
 def start(**settings: str) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "RNNSERVE_LOG_LEVEL": "warning", **settings}
-    process = subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO, env=env, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service"], cwd=REPO, env=env, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -45,7 +47,10 @@ async def health_under_large_bodies(url: str) -> tuple[list[float], list[int]]:
     body = json.dumps({"model": "forecast-stocks", "history": rows, "horizon": 5}).encode()  # about 2.5 MB
     async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=64)) as client:
         headers = {"Content-Type": "application/json"}
-        posts = [asyncio.create_task(client.post(f"{url}/v1/forecast", content=body, headers=headers)) for _ in range(30)]
+        posts = [
+            asyncio.create_task(client.post(f"{url}/v1/forecast", content=body, headers=headers))
+            for _ in range(30)
+        ]
         latencies = []
         while not all(post.done() for post in posts):
             began = time.perf_counter()
@@ -60,7 +65,8 @@ async def forecast_during_flood(url: str) -> tuple[int, float, list[int]]:
     history = {"history": [float(100 + (i % 12)) for i in range(48)], "horizon": 12, "method": "network"}
     async with httpx.AsyncClient(timeout=120) as client:
         flood = [
-            asyncio.create_task(client.post(f"{url}/v1/perplexity", json={"text": (PTB_LIKE * 600)[:19_000]})) for _ in range(5)
+            asyncio.create_task(client.post(f"{url}/v1/perplexity", json={"text": (PTB_LIKE * 600)[:19_000]}))
+            for _ in range(5)
         ]
         await asyncio.sleep(0.5)
         began = time.perf_counter()
@@ -86,17 +92,20 @@ def main() -> None:
     try:
         latencies, statuses = asyncio.run(health_under_large_bodies(url))
         median, worst = statistics.median(latencies) * 1000, max(latencies) * 1000
-        print(f"(1) /healthz while 30 forecast bodies of 2.5 MB arrive: median {median:.0f} ms, worst {worst:.0f} ms "
+        print(f"(1) /healthz while 30 forecast bodies of 2.5 MB arrive: median {median:.0f} ms, worst "
+            f"{worst:.0f} ms "
               f"over {len(latencies)} probes; forecasts {sorted(set(statuses))}")  # fmt: skip
         status, seconds, flood = asyncio.run(forecast_during_flood(url))
-        print(f"(2) forecast with a 0.5 s deadline during 5 long perplexity requests: {status} in {seconds * 1000:.0f} ms; "
+        print(f"(2) forecast with a 0.5 s deadline during 5 long perplexity requests: {status} in "
+            f"{seconds * 1000:.0f} ms; "
               f"perplexity answers {flood}")  # fmt: skip
     finally:
         process.kill()
         process.wait()
     url, process = start(RNNSERVE_DRAIN_TIMEOUT_S="1")
     finished, drained, exited = asyncio.run(drain(url, process))
-    print(f"(3) drain, 40 generations in flight, 1 s window: {finished} finished, {drained} answered 503 draining, "
+    print(f"(3) drain, 40 generations in flight, 1 s window: {finished} finished, {drained} answered 503 "
+        f"draining, "
           f"exit {exited:.1f} s after SIGTERM")  # fmt: skip
 
 

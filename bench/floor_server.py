@@ -8,8 +8,13 @@ import uvicorn
 from fastapi import FastAPI
 
 app = FastAPI()
-NEXT_WORD = {"model": "floor", "version": "0", "predictions": [{"word": "exchange", "probability": 0.9}], "context": [],
-             "unknown_words": []}  # fmt: skip
+NEXT_WORD = {
+    "model": "floor",
+    "version": "0",
+    "predictions": [{"word": "exchange", "probability": 0.9}],
+    "context": [],
+    "unknown_words": [],
+}
 SENTIMENT = {"model": "floor", "version": "0", "results": [{"label": "positive", "score": 0.9}]}
 
 

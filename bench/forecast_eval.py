@@ -29,6 +29,7 @@ import math
 import statistics
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,7 +106,8 @@ def statistical(history: np.ndarray, series: Series) -> dict[str, Forecast]:
     models = {
         "SeasonalNaive": SeasonalNaive(season_length=season),
         "Naive": Naive(),
-        # ETS as served (seasons up to 24); a seasonal ARIMA of season 365 took over 13 GB here: non-seasonal there.
+        # ETS as served (seasons up to 24); a seasonal ARIMA of season 365 took over 13 GB here: non-seasonal
+        # there.
         "AutoETS": AutoETS(season_length=ets_season(season)),
         "AutoTheta": AutoTheta(season_length=season),
         "AutoARIMA": AutoARIMA(season_length=season if season <= 52 else 1),
@@ -113,9 +115,15 @@ def statistical(history: np.ndarray, series: Series) -> dict[str, Forecast]:
     results = {}
     for name, model in models.items():
         started = time.perf_counter()
-        predicted = StatsForecast(models=[model], freq=1, n_jobs=1).forecast(df=frame, h=series.horizon, level=[LEVEL])
+        predicted = StatsForecast(models=[model], freq=1, n_jobs=1).forecast(
+            df=frame, h=series.horizon, level=[LEVEL]
+        )
         seconds = time.perf_counter() - started
-        column = [c for c in predicted.columns if c not in ("unique_id", "ds") and "-lo-" not in c and "-hi-" not in c][0]
+        column = [
+            c
+            for c in predicted.columns
+            if c not in ("unique_id", "ds") and "-lo-" not in c and "-hi-" not in c
+        ][0]
         results[name] = (
             predicted[column].to_numpy(),
             predicted[f"{column}-lo-{LEVEL}"].to_numpy(),
@@ -125,9 +133,16 @@ def statistical(history: np.ndarray, series: Series) -> dict[str, Forecast]:
     return results
 
 
-def served(client: httpx.Client, history: np.ndarray, horizon: int, method: str) -> tuple[Forecast, str] | None:
+def served(
+    client: httpx.Client, history: np.ndarray, horizon: int, method: str
+) -> tuple[Forecast, str] | None:
     """The endpoint's forecast and what answered; None when it refuses the history (e.g. too short)."""
-    body = {"history": history[-10_000:].tolist(), "horizon": horizon, "quantiles": [0.1, 0.9], "method": method}
+    body = {
+        "history": history[-10_000:].tolist(),
+        "horizon": horizon,
+        "quantiles": [0.1, 0.9],
+        "method": method,
+    }
     started = time.perf_counter()
     response = client.post("/v1/forecast", json=body)
     seconds = time.perf_counter() - started
@@ -135,13 +150,22 @@ def served(client: httpx.Client, history: np.ndarray, horizon: int, method: str)
         return None
     answer = response.json()
     low, high = np.array(answer["quantiles"]["0.1"]), np.array(answer["quantiles"]["0.9"])
-    return (np.array(answer["forecast"]), low, high, seconds), f"{answer['method']} (season {answer['season']})"
+    return (
+        np.array(answer["forecast"]),
+        low,
+        high,
+        seconds,
+    ), f"{answer['method']} (season {answer['season']})"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-root", type=Path, default=None, help="folder holding timeseries/ and stocks/")
-    parser.add_argument("--artifacts", type=Path, default=REPO / "artifacts", help="artifacts folder to serve")
+    parser.add_argument(
+        "--artifacts", type=Path, default=REPO / "artifacts", help="artifacts folder to serve"
+    )
     args = parser.parse_args()
     root = args.data_root or (data_dir(None, "timeseries") or Path("missing")).parent
     if not (root / "timeseries").exists():
@@ -150,7 +174,9 @@ def main() -> None:
         Series(f"{path.stem} close", f"stocks/{path.name}", "Close", 1, STOCK_HORIZON, stock=True)
         for path in sorted((root / "stocks").glob("*.csv"))
     ]
-    statistical(np.sin(np.arange(60.0)), Series("warm-up", "", "", 12, 6))  # first fits set up state, outside the timings
+    statistical(
+        np.sin(np.arange(60.0)), Series("warm-up", "", "", 12, 6)
+    )  # first fits set up state, outside the timings
     rows: dict[str, dict[str, dict[str, float]]] = {}
     choices: dict[str, Counter[str]] = {}
     with running_server(args.artifacts) as server, httpx.Client(base_url=server.url, timeout=120) as client:
@@ -179,7 +205,7 @@ def main() -> None:
                     "coverage": statistics.mean(covered[method]),
                     "seconds": seconds[method],
                     "origins": len(scores[method]),
-                }  # fmt: skip
+                }
                 for method in scores
             }
             rows[series.name]["_stock"] = {"stock": float(series.stock)}
@@ -190,7 +216,10 @@ def main() -> None:
     print("| history | horizon | " + " | ".join(f"{mode} p50 | {mode} p90" for mode in LATENCY_MODES) + " |")
     print("|---|---|" + "---|---|" * len(LATENCY_MODES))
     for (label, horizon), by_mode in latencies.items():
-        cells = [f"{percentile(by_mode[mode], 50):.0f} | {percentile(by_mode[mode], 90):.0f}" for mode in LATENCY_MODES]
+        cells = [
+            f"{percentile(by_mode[mode], 50):.0f} | {percentile(by_mode[mode], 90):.0f}"
+            for mode in LATENCY_MODES
+        ]
         print(f"| {label} | {horizon} | " + " | ".join(cells) + " |")
 
 
@@ -223,28 +252,39 @@ def latency(client: httpx.Client, root: Path) -> dict[tuple[str, int], dict[str,
 def report(rows: dict[str, dict[str, dict[str, float]]], choices: dict[str, Counter[str]]) -> None:
     for stocks in (False, True):
         chosen = {name: row for name, row in rows.items() if bool(row["_stock"]["stock"]) == stocks}
-        print(f"\n## {'stock closes (season 1: seasonal naive is naive)' if stocks else 'non-stock series'}\n")
+        print(
+            f"\n## {'stock closes (season 1: seasonal naive is naive)' if stocks else 'non-stock series'}\n"
+        )
         print("| series | origins | " + " | ".join(f"{m} MASE (cov80)" for m in METHODS) + " |")
         print("|---|---|" + "---|" * len(METHODS))
         for name, row in chosen.items():
-            cells = [f"{row[m]['mase']:.3f} ({row[m]['coverage']:.2f})" if m in row else "n/a" for m in METHODS]
+            cells = [
+                f"{row[m]['mase']:.3f} ({row[m]['coverage']:.2f})" if m in row else "n/a" for m in METHODS
+            ]
             print(f"| {name} | {int(row['SeasonalNaive']['origins'])} | " + " | ".join(cells) + " |")
-        print("| geometric mean MASE / SeasonalNaive | | " + " | ".join(
-            f"{geometric_relative(chosen, m):.3f}" if all(m in row for row in chosen.values()) else "n/a" for m in METHODS
-        ) + " |")  # fmt: skip
-        print("| worst series MASE / SeasonalNaive | | " + " | ".join(
-            f"{max(row[m]['mase'] / row['SeasonalNaive']['mase'] for row in chosen.values()):.3f}"
-            if all(m in row for row in chosen.values()) else "n/a" for m in METHODS
-        ) + " |")  # fmt: skip
-        print("| mean 80 % coverage | | " + " | ".join(
-            f"{statistics.mean(row[m]['coverage'] for row in chosen.values() if m in row):.3f}" for m in METHODS
-        ) + " |")  # fmt: skip
-        print("| seconds per series (mean) | | " + " | ".join(
-            f"{statistics.mean(row[m]['seconds'] for row in chosen.values() if m in row):.2f}" for m in METHODS
-        ) + " |")  # fmt: skip
+        print_summary(chosen)
     print("\n## what answered rnnserve's requests (method auto), per series\n")
     for name, counts in choices.items():
         print(f"- {name}: " + ", ".join(f"{choice} x{count}" for choice, count in counts.most_common()))
+
+
+def print_summary(chosen: dict[str, dict[str, dict[str, float]]]) -> None:
+    """The table's last rows: geometric mean and worst series relative to seasonal naive, coverage, time."""
+    complete = [m for m in METHODS if all(m in row for row in chosen.values())]
+
+    def summary(label: str, cell: Callable[[str], str], methods: list[str] = complete) -> None:
+        print(f"| {label} | | " + " | ".join(cell(m) if m in methods else "n/a" for m in METHODS) + " |")
+
+    def mean_of(key: str, m: str) -> float:
+        return statistics.mean(row[m][key] for row in chosen.values() if m in row)
+
+    worst = {
+        m: max(row[m]["mase"] / row["SeasonalNaive"]["mase"] for row in chosen.values()) for m in complete
+    }
+    summary("geometric mean MASE / SeasonalNaive", lambda m: f"{geometric_relative(chosen, m):.3f}")
+    summary("worst series MASE / SeasonalNaive", lambda m: f"{worst[m]:.3f}")
+    summary("mean 80 % coverage", lambda m: f"{mean_of('coverage', m):.3f}", METHODS)
+    summary("seconds per series (mean)", lambda m: f"{mean_of('seconds', m):.2f}", METHODS)
 
 
 def geometric_relative(rows: dict[str, dict[str, dict[str, float]]], method: str) -> float:

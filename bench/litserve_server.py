@@ -57,12 +57,16 @@ class NextWordAPI(ls.LitAPI):
         return output
 
     def encode_response(self, output: Any) -> dict[str, Any]:
-        return {"predictions": [{"word": self.predictor.words[i], "probability": p} for i, p in output.top[:5]]}
+        return {
+            "predictions": [{"word": self.predictor.words[i], "probability": p} for i, p in output.top[:5]]
+        }
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--task", choices=["sentiment", "next-word"], required=True, help="which model to serve")
+    parser.add_argument(
+        "--task", choices=["sentiment", "next-word"], required=True, help="which model to serve"
+    )
     parser.add_argument("--port", type=int, required=True, help="loopback port to listen on")
     parser.add_argument("--max-batch-size", type=int, default=32, help="LitServe's batch size")
     parser.add_argument("--batch-timeout", type=float, default=0.002, help="LitServe's batch wait, seconds")

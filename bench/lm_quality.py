@@ -17,10 +17,16 @@ from training.language_model import EVAL_STREAMS, evaluate
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=None, help="folder with ptb.valid.txt and ptb.test.txt")
-    parser.add_argument("--artifact", type=Path, default=REPO / "artifacts" / "lm-ptb", help="artifact folder")
-    parser.add_argument("--bptt", type=int, default=35, help="window length; the state is carried across windows")
+    parser.add_argument(
+        "--artifact", type=Path, default=REPO / "artifacts" / "lm-ptb", help="artifact folder"
+    )
+    parser.add_argument(
+        "--bptt", type=int, default=35, help="window length; the state is carried across windows"
+    )
     args = parser.parse_args()
     root = data_dir(args.data, "ptb")
     if root is None:
@@ -38,7 +44,10 @@ def main() -> None:
         ids = torch.tensor([vocabulary.get(token, vocabulary["<unk>"]) for token in tokens])
         began = time.perf_counter()
         loss = evaluate(artifact.model, batchify(ids, EVAL_STREAMS), args.bptt)  # type: ignore[arg-type]
-        print(f"PTB {split}: {len(tokens)} tokens, perplexity {math.exp(loss):.2f} ({time.perf_counter() - began:.1f} s)")
+        print(
+            f"PTB {split}: {len(tokens)} tokens, perplexity {math.exp(loss):.2f} "
+            f"({time.perf_counter() - began:.1f} s)"
+        )
     print(f"card says test perplexity {artifact.card.metrics['test_perplexity']:.2f}")
 
 

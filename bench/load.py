@@ -51,7 +51,9 @@ from training import imdb
 Result = tuple[float, float, float, float]  # p50 ms, p99 ms, requests per second, server CPU ms per request
 
 
-def raw_ceiling(run_batch: Callable[[list[Any]], None], payloads: list[Any], concurrency: int, max_batch: int) -> Result:
+def raw_ceiling(
+    run_batch: Callable[[list[Any]], None], payloads: list[Any], concurrency: int, max_batch: int
+) -> Result:
     """The forward alone, in this process; its CPU per request is this process's CPU time over the loop."""
     size = min(concurrency, max_batch)
     latencies: list[float] = []
@@ -68,14 +70,21 @@ def raw_ceiling(run_batch: Callable[[list[Any]], None], payloads: list[Any], con
     return percentile(latencies, 50), percentile(latencies, 99), len(payloads) / total, cpu
 
 
-def http_levels(url: str, session: int, path: str, bodies: list[dict[str, object]], levels: list[int]) -> dict[int, Result]:
+def http_levels(
+    url: str, session: int, path: str, bodies: list[dict[str, object]], levels: list[int]
+) -> dict[int, Result]:
     """Each concurrency level in turn; the server's CPU is read from /proc before and after each."""
     results = {}
     for concurrency in levels:
         cpu_began = session_cpu_seconds(session)
         latencies, seconds = asyncio.run(run_load(url, path, bodies, concurrency))
         cpu = (session_cpu_seconds(session) - cpu_began) * 1000 / len(latencies)
-        results[concurrency] = (percentile(latencies, 50), percentile(latencies, 99), len(latencies) / seconds, cpu)
+        results[concurrency] = (
+            percentile(latencies, 50),
+            percentile(latencies, 99),
+            len(latencies) / seconds,
+            cpu,
+        )
     return results
 
 
@@ -83,7 +92,9 @@ def print_table(task: str, table: dict[str, dict[int, Result]], levels: list[int
     print(f"\n{task}: p50 ms / p99 ms / requests per second / server CPU ms per request")
     print(f"{'system':10}" + "".join(f"{'c=' + str(c):>33}" for c in levels))
     for system, results in table.items():
-        cells = "".join(f"{r[0]:9.1f} {r[1]:7.1f} {r[2]:8.1f} {r[3]:6.2f}" for r in (results[c] for c in levels))
+        cells = "".join(
+            f"{r[0]:9.1f} {r[1]:7.1f} {r[2]:8.1f} {r[3]:6.2f}" for r in (results[c] for c in levels)
+        )
         print(f"{system:10}{cells}")
     ours = table["rnnserve"]
     for other in [name for name in table if name not in ("rnnserve", "floor")]:
@@ -98,8 +109,14 @@ def print_targets(table: dict[str, dict[str, dict[int, Result]]], levels: list[i
     if 32 in levels:
         nw = table["next-word"]
         limit = nw["floor"][32][3] + nw["raw"][32][3] + 0.3
-        checks.append((f"next-word server CPU at c=32 {nw['rnnserve'][32][3]:.2f} ms <= floor {nw['floor'][32][3]:.2f} "
-                       f"+ raw {nw['raw'][32][3]:.2f} + 0.3 = {limit:.2f} ms", nw["rnnserve"][32][3] <= limit))  # fmt: skip
+        checks.append(
+            (
+                f"next-word server CPU at c=32 {nw['rnnserve'][32][3]:.2f} ms <= floor "
+                f"{nw['floor'][32][3]:.2f} "
+                f"+ raw {nw['raw'][32][3]:.2f} + 0.3 = {limit:.2f} ms",
+                nw["rnnserve"][32][3] <= limit,
+            )
+        )
         for task, share in (("next-word", 0.5), ("sentiment", 0.85)):
             ratio = table[task]["rnnserve"][32][2] / table[task]["raw"][32][2]
             checks.append((f"{task} throughput at c=32 {ratio:.2f} of raw >= {share}", ratio >= share))
@@ -116,7 +133,11 @@ def print_targets(table: dict[str, dict[str, dict[int, Result]]], levels: list[i
 
 
 def served(
-    command: list[str], health_path: str, url_of: Callable[[int], str], spec: dict[str, Any], levels: list[int]
+    command: list[str],
+    health_path: str,
+    url_of: Callable[[int], str],
+    spec: dict[str, Any],
+    levels: list[int],
 ) -> dict[int, Result]:
     port = free_port()
     with running_process([*command, "--port", str(port)], f"{url_of(port)}{health_path}") as process:
@@ -124,12 +145,21 @@ def served(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=256, help="requests per system and concurrency level")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64], help="concurrency levels")
+    parser.add_argument(
+        "--concurrency", type=int, nargs="+", default=[1, 8, 32, 64], help="concurrency levels"
+    )
     parser.add_argument("--max-batch-size", type=int, default=32, help="batch size for (a), (c) and (d)")
     parser.add_argument("--tasks", nargs="+", default=["sentiment", "next-word"], help="which tasks to load")
-    parser.add_argument("--systems", nargs="+", default=["floor", "naive", "rnnserve", "litserve"], help="which servers to load")
+    parser.add_argument(
+        "--systems",
+        nargs="+",
+        default=["floor", "naive", "rnnserve", "litserve"],
+        help="which servers to load",
+    )
     args = parser.parse_args()
     imdb_dir, ptb_dir = data_dir(None, "imdb"), data_dir(None, "ptb")
     if imdb_dir is None or ptb_dir is None:
@@ -138,7 +168,10 @@ def main() -> None:
     reviews = rng.sample(imdb.load_split(imdb_dir, "test").texts, args.requests)
     lines = [line.split() for line in (ptb_dir / "ptb.test.txt").read_text().splitlines()]
     sentences = [words for words in lines if len(words) > 4 and words[0] != "<unk>"]
-    contexts = [" ".join(words[: rng.randint(2, min(20, len(words) - 1))]) for words in rng.sample(sentences, args.requests)]
+    contexts = [
+        " ".join(words[: rng.randint(2, min(20, len(words) - 1))])
+        for words in rng.sample(sentences, args.requests)
+    ]
 
     torch.set_num_threads(thread_count())  # the server's rule, so the raw forward runs as the server's does
     sentiment = SentimentRunner(load_artifact(REPO / "artifacts" / "sentiment"), torch.device("cpu"))
@@ -150,13 +183,17 @@ def main() -> None:
         "sentiment": {
             "path": "/v1/sentiment",
             "bodies": [{"texts": [review]} for review in reviews],
-            "raw": lambda batch: sentiment.forward(reviews_in.preprocess(SentimentRequest(texts=batch)).items),
+            "raw": lambda batch: sentiment.forward(
+                reviews_in.preprocess(SentimentRequest(texts=batch)).items
+            ),
             "payloads": reviews,
         },
         "next-word": {
             "path": "/v1/next-word",
             "bodies": [{"text": context, "top_k": 5} for context in contexts],
-            "raw": lambda batch: language.forward([language.next_word_item(language.context(t, "text")) for t in batch]),
+            "raw": lambda batch: language.forward(
+                [language.next_word_item(language.context(t, "text")) for t in batch]
+            ),
             "payloads": contexts,
         },
     }
@@ -164,26 +201,46 @@ def main() -> None:
     if "litserve" in systems and importlib.util.find_spec("litserve") is None:
         print("(d) LitServe is not installed: pip install litserve==0.2.19 to include it")
         systems.remove("litserve")
-    print(f"{args.requests} requests per cell; CPU threads {torch.get_num_threads()} (raw and rnnserve); "
-          "client: asyncio + aiohttp, same machine")  # fmt: skip
+    print(
+        f"{args.requests} requests per cell; CPU threads {torch.get_num_threads()} (raw and rnnserve); "
+        "client: asyncio + aiohttp, same machine"
+    )
     local = "http://127.0.0.1:{}".format
     tables: dict[str, dict[str, dict[int, Result]]] = {}
     for task in args.tasks:
         spec = tasks[task]
-        table = {"raw": {c: raw_ceiling(spec["raw"], spec["payloads"], c, args.max_batch_size) for c in args.concurrency}}
+        table = {
+            "raw": {
+                c: raw_ceiling(spec["raw"], spec["payloads"], c, args.max_batch_size)
+                for c in args.concurrency
+            }
+        }
         for system in systems:
             if system == "floor":
-                table["floor"] = served([sys.executable, "-m", "bench.floor_server"], "/healthz", local, spec, args.concurrency)
+                table["floor"] = served(
+                    [sys.executable, "-m", "bench.floor_server"], "/healthz", local, spec, args.concurrency
+                )
             elif system == "naive":
-                table["naive"] = served([sys.executable, "-m", "bench.naive_server"], "/healthz", local, spec, args.concurrency)
+                table["naive"] = served(
+                    [sys.executable, "-m", "bench.naive_server"], "/healthz", local, spec, args.concurrency
+                )
             elif system == "rnnserve":
                 with running_server(
                     REPO / "artifacts", extra_env={"RNNSERVE_MAX_BATCH_SIZE": str(args.max_batch_size)}
                 ) as server:
-                    table["rnnserve"] = http_levels(server.url, server.pid, spec["path"], spec["bodies"], args.concurrency)
+                    table["rnnserve"] = http_levels(
+                        server.url, server.pid, spec["path"], spec["bodies"], args.concurrency
+                    )
             elif system == "litserve":
-                command = [sys.executable, "-m", "bench.litserve_server", "--task", task,
-                           "--max-batch-size", str(args.max_batch_size)]  # fmt: skip
+                command = [
+                    sys.executable,
+                    "-m",
+                    "bench.litserve_server",
+                    "--task",
+                    task,
+                    "--max-batch-size",
+                    str(args.max_batch_size),
+                ]
                 table["litserve"] = served(command, "/health", local, spec, args.concurrency)
         print_table(task, table, args.concurrency)
         tables[task] = table

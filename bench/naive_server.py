@@ -35,7 +35,11 @@ def build_app() -> FastAPI:
     def next_word(body: dict[str, Any]) -> dict[str, Any]:
         (output,) = language.forward([language.next_word_item(language.context(body["text"], "text"))])
         assert output.top is not None  # a next-word item always comes back with its ranking
-        return {"predictions": [{"word": language.words[i], "probability": p} for i, p in output.top[: body.get("top_k", 5)]]}
+        return {
+            "predictions": [
+                {"word": language.words[i], "probability": p} for i, p in output.top[: body.get("top_k", 5)]
+            ]
+        }
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -17,11 +17,20 @@ from training import imdb
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=None, help="IMDB folder (test.jsonl.gz or the aclImdb tree)")
-    parser.add_argument("--artifact", type=Path, default=REPO / "artifacts" / "sentiment", help="artifact folder")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
-        "--batch-size", type=int, default=MAX_TEXTS, help=f"reviews per request and forward pass (at most {MAX_TEXTS})"
+        "--data", type=Path, default=None, help="IMDB folder (test.jsonl.gz or the aclImdb tree)"
+    )
+    parser.add_argument(
+        "--artifact", type=Path, default=REPO / "artifacts" / "sentiment", help="artifact folder"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=MAX_TEXTS,
+        help=f"reviews per request and forward pass (at most {MAX_TEXTS})",
     )
     args = parser.parse_args()
     root = data_dir(args.data, "imdb")
@@ -47,7 +56,10 @@ def main() -> None:
     seconds = time.perf_counter() - started
     accuracy = correct / len(order)
     print(f"model {artifact.card.name} version {artifact.card.version} ({args.artifact})")
-    print(f"IMDB test: {len(order)} reviews, accuracy {accuracy:.4f} (card says {artifact.card.metrics['test_accuracy']:.4f})")
+    print(
+        f"IMDB test: {len(order)} reviews, accuracy {accuracy:.4f} (card says "
+        f"{artifact.card.metrics['test_accuracy']:.4f})"
+    )
     print(
         f"truncated to {runner.io.max_length} tokens: {truncated} reviews; "
         f"{seconds:.1f} s on {torch.get_num_threads()} CPU threads"

@@ -24,12 +24,15 @@ from bench.common import REPO, data_dir, percentile, running_server, session_cpu
 
 
 def text_of(ptb_dir: Path, words: int) -> list[str]:
-    """The first `words` words of PTB's test set, sentence ends left out (the session's text is one stream)."""
+    """The first `words` words of PTB's test set, sentence ends left out (the session's text is one
+    stream)."""
     stream = [word for line in (ptb_dir / "ptb.test.txt").read_text().splitlines() for word in line.split()]
     return stream[:words]
 
 
-def timed(client: httpx.Client, server_pid: int, path: str, body: dict[str, Any]) -> tuple[dict[str, Any], float, float]:
+def timed(
+    client: httpx.Client, server_pid: int, path: str, body: dict[str, Any]
+) -> tuple[dict[str, Any], float, float]:
     cpu_before, started = session_cpu_seconds(server_pid), time.perf_counter()
     response = client.post(path, json=body)
     seconds, cpu = time.perf_counter() - started, session_cpu_seconds(server_pid) - cpu_before
@@ -38,7 +41,9 @@ def timed(client: httpx.Client, server_pid: int, path: str, body: dict[str, Any]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=None, help="folder with ptb.test.txt")
     parser.add_argument("--words", type=int, default=300, help="words fed one at a time")
     args = parser.parse_args()
@@ -47,7 +52,10 @@ def main() -> None:
         skip("no Penn Treebank: pass --data or set RNNSERVE_DATA_DIR (see README, Data)")
     words = text_of(ptb_dir, args.words)
     env = {"RNNSERVE_SESSION_KEY": "bench-key", "RNNSERVE_THREADS": "1"}
-    with running_server(REPO / "artifacts", extra_env=env) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+    with (
+        running_server(REPO / "artifacts", extra_env=env) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
         server_session = server.pid  # the server leads its own process session
         ways: dict[str, list[tuple[float, float]]] = {"resend": [], "session": [], "token": []}
         started = client.post("/v1/sessions", json={}).json()
@@ -59,7 +67,9 @@ def main() -> None:
             ways["resend"].append((cost[0], cost[1]))
             kept, *cost = timed(client, server_session, f"/v1/sessions/{session_id}/append", {"text": word})
             ways["session"].append((cost[0], cost[1]))
-            carried, *cost = timed(client, server_session, "/v1/sessions/append", {"state": token, "text": word})
+            carried, *cost = timed(
+                client, server_session, "/v1/sessions/append", {"state": token, "text": word}
+            )
             ways["token"].append((cost[0], cost[1]))
             token = carried["state"]
             for ours, theirs in zip(kept["predictions"], carried["predictions"], strict=True):
@@ -68,7 +78,9 @@ def main() -> None:
             if index == len(words) - 1:
                 assert [p["word"] for p in resent["predictions"]] == [p["word"] for p in kept["predictions"]]
         token_bytes = len(token)
-    print(f"{len(words)} words of ptb.test.txt, one at a time; server on 1 torch thread, the committed lm-ptb\n")
+    print(
+        f"{len(words)} words of ptb.test.txt, one at a time; server on 1 torch thread, the committed lm-ptb\n"
+    )
     print("| way | median ms | p90 ms | server CPU ms/call (mean) | last 50 calls: median ms |")
     print("|---|---|---|---|---|")
     for way, costs in ways.items():
@@ -79,8 +91,12 @@ def main() -> None:
             f"| {statistics.median(latencies[-50:]):.2f} |"
         )
     print(f"\nstate token: {token_bytes} characters")
-    print(f"float16 state over {len(words)} steps: next-word probability within {worst_probability:.1e} (absolute), "
-          f"running perplexity within {worst_perplexity:.1e} (relative) of the server-side session")  # fmt: skip
+    print(
+        f"float16 state over {len(words)} steps: next-word probability within {worst_probability:.1e} "
+        f"(absolute), "
+        # fmt: skip
+        f"running perplexity within {worst_perplexity:.1e} (relative) of the server-side session"
+    )
 
 
 if __name__ == "__main__":

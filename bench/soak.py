@@ -44,19 +44,24 @@ def request_mix(count: int, seed: int) -> list[Request]:
         skip("IMDB and PTB are needed: set RNNSERVE_DATA_DIR (see README, 'Data')")
     rng = random.Random(seed)
     reviews = rng.sample(imdb.load_split(imdb_dir, "test").texts, count)
-    sentences = [line.split() for line in (ptb_dir / "ptb.test.txt").read_text().splitlines() if len(line.split()) > 4]
+    sentences = [
+        line.split() for line in (ptb_dir / "ptb.test.txt").read_text().splitlines() if len(line.split()) > 4
+    ]
     mix: list[Request] = []
     for index in range(count):
         if index % 2:
             mix.append(("/v1/sentiment", {"texts": [reviews[index]]}))
         else:
             words = rng.choice(sentences)
-            mix.append(("/v1/next-word", {"text": " ".join(words[: rng.randint(2, min(20, len(words) - 1))])}))
+            mix.append(
+                ("/v1/next-word", {"text": " ".join(words[: rng.randint(2, min(20, len(words) - 1))])})
+            )
     return mix
 
 
 async def capacity(url: str, mix: list[Request], concurrency: int, count: int) -> float:
-    """Requests per second, closed loop: each of `concurrency` workers sends its next request when answered."""
+    """Requests per second, closed loop: each of `concurrency` workers sends its next request when
+    answered."""
     queue = list(mix[:count])
 
     async def worker(session: aiohttp.ClientSession) -> None:
@@ -72,7 +77,9 @@ async def capacity(url: str, mix: list[Request], concurrency: int, count: int) -
     return count / (time.perf_counter() - began)
 
 
-async def soak(url: str, pid: int, mix: list[Request], rate: float, seconds: float, deadline: float, grace: float) -> dict:
+async def soak(
+    url: str, pid: int, mix: list[Request], rate: float, seconds: float, deadline: float, grace: float
+) -> dict:
     outcomes: Counter[str] = Counter()
     answered_ms: list[float] = []
     slowest = 0.0
@@ -136,11 +143,19 @@ async def soak(url: str, pid: int, mix: list[Request], rate: float, seconds: flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=180, help="length of the overload")
-    parser.add_argument("--factor", type=float, default=2.0, help="offered load as a multiple of measured capacity")
-    parser.add_argument("--deadline", type=float, default=2.0, help="X-Request-Timeout sent with each request (s)")
-    parser.add_argument("--grace", type=float, default=10.0, help="a request unanswered past deadline + grace has hung")
+    parser.add_argument(
+        "--factor", type=float, default=2.0, help="offered load as a multiple of measured capacity"
+    )
+    parser.add_argument(
+        "--deadline", type=float, default=2.0, help="X-Request-Timeout sent with each request (s)"
+    )
+    parser.add_argument(
+        "--grace", type=float, default=10.0, help="a request unanswered past deadline + grace has hung"
+    )
     parser.add_argument("--probe", type=int, default=400, help="requests used to measure capacity")
     parser.add_argument("--server-env", nargs="*", default=[], help="KEY=VALUE pairs for the server process")
     args = parser.parse_args()
@@ -150,13 +165,17 @@ def main() -> None:
         measured = asyncio.run(capacity(server.url, mix, 32, args.probe))
         rate = args.factor * measured
         print(f"capacity (mix, concurrency 32, closed loop): {measured:.1f} requests/s")
-        print(f"offering {rate:.1f} requests/s ({args.factor}x) open loop for {args.seconds:.0f} s, deadline {args.deadline} s")
+        print(
+            f"offering {rate:.1f} requests/s ({args.factor}x) open loop for {args.seconds:.0f} s, deadline "
+            f"{args.deadline} s"
+        )
         result = asyncio.run(soak(server.url, server.pid, mix, rate, args.seconds, args.deadline, args.grace))
     outcomes: Counter[str] = result["outcomes"]
     answered = outcomes["200"]
     print(f"\nsent {result['sent']} requests; outcomes: {dict(sorted(outcomes.items()))}")
     print(f"answered 200: {answered / result['seconds']:.1f}/s; "
-          f"p50 {percentile(result['answered_ms'], 50):.0f} ms, p99 {percentile(result['answered_ms'], 99):.0f} ms; "
+          f"p50 {percentile(result['answered_ms'], 50):.0f} ms, p99 "
+              f"{percentile(result['answered_ms'], 99):.0f} ms; "
           f"slowest answer of any status {result['slowest_ms']:.0f} ms")  # fmt: skip
     memory = result["memory"]
     peak = max(mb for _, mb in memory)
@@ -165,7 +184,11 @@ def main() -> None:
     settled = next(mb for t, mb in memory if t >= 30)  # the overload's own working set is in place by then
     print(f"server RSS growth after the first 30 s: {memory[-1][1] - settled:+.0f} MB")
     print("RSS samples (s, MB): " + ", ".join(f"{t:.0f}:{mb:.0f}" for t, mb in memory))
-    unexpected = {code: n for code, n in outcomes.items() if code != "200" and not (code.isdigit() and int(code) in REFUSALS)}
+    unexpected = {
+        code: n
+        for code, n in outcomes.items()
+        if code != "200" and not (code.isdigit() and int(code) in REFUSALS)
+    }
     print(f"request after the soak: {result['after_status']}")
     passed = not unexpected and result["after_status"] == 200
     print(

@@ -53,7 +53,11 @@ def backtest_origins(length: int, horizon: int, shortest: int) -> list[int]:
 
 
 def plan(
-    methods: list[ForecastMethod], asked: ForecastMethod | Literal["auto"], length: int, horizon: int, shortest: int
+    methods: list[ForecastMethod],
+    asked: ForecastMethod | Literal["auto"],
+    length: int,
+    horizon: int,
+    shortest: int,
 ) -> tuple[list[ForecastMethod], list[int]]:
     """The candidates and backtest origins for a history of `length` points: with `auto`, every method the
     card offers, backtested where the history is long enough; otherwise (or too short) one method answers."""
@@ -78,7 +82,9 @@ def choose(
 
     def answer(method: ForecastMethod) -> Choice:
         point, bounds = forecast_by(method, target, len(target), horizon, season, quantiles, network)
-        return Choice(method, point, widened(point, bounds, errors[method]) if method in errors else bounds, errors)
+        return Choice(
+            method, point, widened(point, bounds, errors[method]) if method in errors else bounds, errors
+        )
 
     methods = ranked(errors) or candidates[:1]
     for method in methods[:-1]:
@@ -99,12 +105,15 @@ def forecast_by(
     network: NetworkForecast,
     done: dict[ForecastMethod, Forecast] | None = None,
 ) -> Forecast:
-    """One method's forecast of the `horizon` steps after target[:end]. `done` keeps the forecasts already made
+    """One method's forecast of the `horizon` steps after target[:end]. `done` keeps the forecasts already
+    made
     from this history, so the combination reuses its parts' fits."""
     done = {} if done is None else done
     if method not in done:
         if method == "combination":
-            parts = [forecast_by(part, target, end, horizon, season, quantiles, network, done) for part in COMBINED]
+            parts = [
+                forecast_by(part, target, end, horizon, season, quantiles, network, done) for part in COMBINED
+            ]
             point = np.mean([part_point for part_point, _ in parts], axis=0)
             done[method] = point, {q: np.mean([bounds[q] for _, bounds in parts], axis=0) for q in quantiles}
         elif is_statistical(method):

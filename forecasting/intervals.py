@@ -52,11 +52,19 @@ def interval(forecast: FloatArray, scale: FloatArray, offsets: list[float]) -> F
     return bound
 
 
-def widened(point: FloatArray, bounds: dict[float, FloatArray], errors: FloatArray) -> dict[float, FloatArray]:
+def widened(
+    point: FloatArray, bounds: dict[float, FloatArray], errors: FloatArray
+) -> dict[float, FloatArray]:
     """Each bound pushed out, where it is narrower, to point + z(q) x the root mean square backtest error."""
     spread = math.sqrt(float(np.mean(errors**2)))
     result = {}
     for quantile, bound in bounds.items():
         floor = point + NormalDist().inv_cdf(quantile) * spread
-        result[quantile] = np.minimum(bound, floor) if quantile < 0.5 else np.maximum(bound, floor) if quantile > 0.5 else bound
+        result[quantile] = (
+            np.minimum(bound, floor)
+            if quantile < 0.5
+            else np.maximum(bound, floor)
+            if quantile > 0.5
+            else bound
+        )
     return result

@@ -14,7 +14,9 @@ FloatArray = npt.NDArray[np.float64]
 # A lag is a season when its autocorrelation peak rises at least this much above the lowest
 # autocorrelation at shorter lags: lower peaks are mostly noise on the histories served here.
 MIN_PEAK_RISE = 0.3
-NOISE_WIDTHS = 5.0  # ... and well above what noise alone gives: a peak and a trough each wander by 1 / sqrt(points)
+NOISE_WIDTHS = (
+    5.0  # ... and well above what noise alone gives: a peak and a trough each wander by 1 / sqrt(points)
+)
 MIN_PEAK = 0.2  # ... and the peak itself at least this high
 PEAK_WIDTHS = 3.0  # ... and this many times the noise
 NEAR_UNIT_ROOT = 0.95
@@ -65,7 +67,9 @@ def estimate_season(values: FloatArray, max_season: int = MAX_SEASON) -> int:
     # An autocorrelation estimated from n points wanders by about 1 / sqrt(n) on its own: a season's peak
     # rises well above that, and is itself clearly positive.
     noise = 1 / np.sqrt(len(series))
-    clear = (rises >= max(MIN_PEAK_RISE, NOISE_WIDTHS * noise)) & (acf[peaks] >= max(MIN_PEAK, PEAK_WIDTHS * noise))
+    clear = (rises >= max(MIN_PEAK_RISE, NOISE_WIDTHS * noise)) & (
+        acf[peaks] >= max(MIN_PEAK, PEAK_WIDTHS * noise)
+    )
     if not clear.any():
         return 1
     return int(peaks[clear][np.argmax(rises[clear])])

@@ -18,11 +18,14 @@ StatisticalMethod = Literal["seasonal_naive", "ets", "theta"]
 STATISTICAL_METHODS: tuple[StatisticalMethod, ...] = get_args(StatisticalMethod)
 
 # ETS and Theta warn when they drop a season a history cannot carry, and numpy warns inside them on
-# degenerate histories; the outcome is checked instead (FitError). Set once: catch_warnings() is not thread-safe.
+# degenerate histories; the outcome is checked instead (FitError). Set once: catch_warnings() is not
+# thread-safe.
 warnings.filterwarnings("ignore", module="statsforecast")
 warnings.filterwarnings("ignore", module="statsmodels")  # Theta's seasonality test runs statsmodels' ACF
 
-MAX_ETS_SEASON = 24  # statsforecast's ETS fits one coefficient per season step; longer seasons go non-seasonal
+MAX_ETS_SEASON = (
+    24  # statsforecast's ETS fits one coefficient per season step; longer seasons go non-seasonal
+)
 # The statistical models see at most this many seasons (and at least MIN_FITTED points) of a long
 # history: their fitting time grows with it, while the newest seasons carry most of what they use.
 MAX_FITTED_SEASONS = 8
@@ -72,7 +75,9 @@ def statistical_forecast(
     try:
         answer = model.forecast(y=fitted_part(history, season), h=horizon, level=levels or None)
     except Exception as error:  # statsforecast raises several types (e.g. NotImplementedError for tiny data)
-        raise FitError(f"{method} cannot be fitted to this history ({type(error).__name__}: {error})") from error
+        raise FitError(
+            f"{method} cannot be fitted to this history ({type(error).__name__}: {error})"
+        ) from error
     mean = np.asarray(answer["mean"], dtype=np.float64)
     bounds = {}
     for quantile in quantiles:

@@ -61,7 +61,8 @@ class ModelCard(BaseModel):
     @field_validator("io", mode="before")
     @classmethod
     def _io_of_the_task(cls, value: object, info: ValidationInfo) -> object:
-        """Validate `io` as the class of the card's task (a plain union would take whichever class fits first)."""
+        """Validate `io` as the class of the card's task (a plain union would take whichever class fits
+        first)."""
         io_class = IO_BY_TASK.get(info.data.get("task", ""))
         if io_class is None or isinstance(value, io_class):
             return value  # an unknown task is reported on its own field
@@ -131,7 +132,9 @@ def read_card(directory: Path) -> ModelCard:
         raise ArtifactError(name, f"{CARD_FILE} must hold a JSON object")
     name = str(raw.get("name", name))
     if raw.get("format") != FORMAT_VERSION:
-        raise ArtifactError(name, f"unknown format version {raw.get('format')!r}; this rnnserve reads format {FORMAT_VERSION}")
+        raise ArtifactError(
+            name, f"unknown format version {raw.get('format')!r}; this rnnserve reads format {FORMAT_VERSION}"
+        )
     try:
         return ModelCard.model_validate(raw)
     except ValidationError as error:
@@ -159,7 +162,9 @@ def load_artifact(directory: Path) -> Artifact:
     if card.task in TEXT_TASKS:
         tokenizer_path = directory / TOKENIZER_FILE
         if not tokenizer_path.is_file():
-            raise ArtifactError(card.name, f"missing required file {TOKENIZER_FILE} (task {card.task!r} needs one)")
+            raise ArtifactError(
+                card.name, f"missing required file {TOKENIZER_FILE} (task {card.task!r} needs one)"
+            )
         try:
             tokenizer = Tokenizer.from_file(str(tokenizer_path))
         except Exception as error:  # the Rust side raises a bare Exception on bad files
@@ -194,6 +199,9 @@ def _check_weights_match(name: str, model: nn.Module, state: dict[str, torch.Ten
         problems.append(f"unexpected tensors {unexpected}")
     for key in sorted(set(expected) & set(state)):
         if expected[key].shape != state[key].shape:
-            problems.append(f"{key} has shape {tuple(state[key].shape)}, the card's arch needs {tuple(expected[key].shape)}")
+            problems.append(
+                f"{key} has shape {tuple(state[key].shape)}, the card's arch needs "
+                f"{tuple(expected[key].shape)}"
+            )
     if problems:
         raise ArtifactError(name, "weights do not match the card: " + "; ".join(problems))

@@ -29,7 +29,9 @@ class LanguageModelIO(BaseModel):
     corpus: str
     eos_token: str
     unk_token: str
-    normalization: str = Field(description="how user text is normalized before lookup (the rules live in tokenizer.json)")
+    normalization: str = Field(
+        description="how user text is normalized before lookup (the rules live in tokenizer.json)"
+    )
 
 
 class ForecastScaling(BaseModel):
@@ -55,16 +57,21 @@ class ForecastIO(BaseModel):
     max_horizon: int = Field(ge=1)
     multi_step: MultiStep
     scaling: ForecastScaling
-    quantiles: dict[str, list[float]] = Field(description="level -> conformal offset per horizon step, in window-spread units")
+    quantiles: dict[str, list[float]] = Field(
+        description="level -> conformal offset per horizon step, in window-spread units"
+    )
     calibration_windows: int | None = Field(None, ge=0, description="windows the offsets were fitted on")
     methods: list[ForecastMethod] = Field(
         default_factory=lambda: list[ForecastMethod](["network"]),
         min_length=1,
-        description="what may answer: the network and, for one-feature models, statistical models; the first is the "
+        description="what may answer: the network and, for one-feature models, statistical models; the first "
+        "is the "
         "fallback when a history is too short to backtest",
     )
     min_history: int | None = Field(
-        None, ge=2, description="shortest history served, padded back by its season to the context; None: the context"
+        None,
+        ge=2,
+        description="shortest history served, padded back by its season to the context; None: the context",
     )
 
     @model_validator(mode="after")
@@ -74,14 +81,21 @@ class ForecastIO(BaseModel):
         if len(self.features) != 1 and self.methods != ["network"]:
             raise ValueError(f"methods {self.methods}: statistical methods forecast one-feature models only")
         if self.min_history is not None and self.min_history > self.context_length:
-            raise ValueError(f"min_history {self.min_history} is longer than the context {self.context_length}")
+            raise ValueError(
+                f"min_history {self.min_history} is longer than the context {self.context_length}"
+            )
         if len(self.scaling.min_scale) != len(self.features):
-            raise ValueError(f"scaling.min_scale has {len(self.scaling.min_scale)} values for {len(self.features)} features")
+            raise ValueError(
+                f"scaling.min_scale has {len(self.scaling.min_scale)} values for {len(self.features)} "
+                f"features"
+            )
         for level, offsets in self.quantiles.items():
             if not 0 < float(level) < 1:
                 raise ValueError(f"quantile level {level!r} is not within (0, 1)")
             if len(offsets) < self.max_horizon:
-                raise ValueError(f"quantiles[{level!r}] has {len(offsets)} offsets for max_horizon {self.max_horizon}")
+                raise ValueError(
+                    f"quantiles[{level!r}] has {len(offsets)} offsets for max_horizon {self.max_horizon}"
+                )
         return self
 
     @property
@@ -95,4 +109,8 @@ class ForecastIO(BaseModel):
 
 
 CardIO = SentimentIO | LanguageModelIO | ForecastIO
-IO_BY_TASK: dict[str, type[CardIO]] = {"sentiment": SentimentIO, "language-model": LanguageModelIO, "forecast": ForecastIO}
+IO_BY_TASK: dict[str, type[CardIO]] = {
+    "sentiment": SentimentIO,
+    "language-model": LanguageModelIO,
+    "forecast": ForecastIO,
+}

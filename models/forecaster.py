@@ -34,7 +34,9 @@ class ForecasterConfig:
             raise ValueError(f"target_index {self.target_index} is not one of the {self.input_size} features")
 
 
-def normalize_window(window: torch.Tensor, min_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def normalize_window(
+    window: torch.Tensor, min_scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Standardize each window's features by their own statistics.
 
     window (B, T, F); min_scale (F,) floors the spread of flat windows.
@@ -60,7 +62,8 @@ class Forecaster(nn.Module):
         self.head = nn.Linear(config.hidden_size, head_steps)
 
     def forward(self, window: torch.Tensor, horizon: int) -> torch.Tensor:
-        """Normalized window (B, T, F) -> normalized target forecasts (B, horizon), 1 <= horizon <= max_horizon.
+        """Normalized window (B, T, F) -> normalized target forecasts (B, horizon), 1 <= horizon <=
+        max_horizon.
 
         The horizon is checked once, against the card, by whoever calls (the predictor, the trainer).
         """
@@ -79,7 +82,8 @@ class Forecaster(nn.Module):
 def forecast_values(
     model: Forecaster, history: torch.Tensor, horizon: int, min_scale: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Raw history windows (B, T, F) -> (forecasts (B, horizon), the target's window scale (B,)), in the data's units."""
+    """Raw history windows (B, T, F) -> (forecasts (B, horizon), the target's window scale (B,)), in the
+    data's units."""
     normalized, center, scale = normalize_window(history, min_scale)
     target = model.config.target_index
     predictions = model(normalized, horizon)  # (B, horizon), normalized units

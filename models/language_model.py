@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 CellType = Literal["rnn", "lstm", "gru"]
-# Each builds a cell as cell(input_size, hidden_size, ...): typed as such, since RNNBase's own signature differs.
+# Each builds a cell as cell(input_size, hidden_size, ...): typed as such, since RNNBase's own signature
+# differs.
 _CELLS: dict[str, Callable[..., nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 # An LSTM's state is (h, c); the others' is h alone. Each is (num_layers, B, H).

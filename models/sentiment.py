@@ -10,7 +10,8 @@ from torch import nn
 CellType = Literal["rnn", "lstm", "gru"]
 Pooling = Literal["last", "max", "mean"]
 
-# Each builds a cell as cell(input_size, hidden_size, ...): typed as such, since RNNBase's own signature differs.
+# Each builds a cell as cell(input_size, hidden_size, ...): typed as such, since RNNBase's own signature
+# differs.
 _CELLS: dict[str, Callable[..., nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
@@ -85,7 +86,9 @@ class SentimentClassifier(nn.Module):
     def _pool(self, outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Summarise (B, T, D) outputs over real time steps only -> (B, D)."""
         lengths = lengths.to(outputs.device)
-        real = (torch.arange(outputs.size(1), device=outputs.device).unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(-1)
+        real = (
+            torch.arange(outputs.size(1), device=outputs.device).unsqueeze(0) < lengths.unsqueeze(1)
+        ).unsqueeze(-1)
         if self.config.pooling == "max":
             return outputs.masked_fill(~real, float("-inf")).amax(dim=1)
         if self.config.pooling == "mean":

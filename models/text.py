@@ -17,8 +17,11 @@ def truncate(ids: list[int], max_length: int, side: Truncation) -> tuple[list[in
     return (ids[-max_length:] if side == "pre" else ids[:max_length]), True
 
 
-def pad_batch(sequences: list[list[int]], pad_id: int, multiple: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad to the longest sequence, rounded up to `multiple`: token_ids (B, T) int64 and lengths (B,) int64.
+def pad_batch(
+    sequences: list[list[int]], pad_id: int, multiple: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad to the longest sequence, rounded up to `multiple`: token_ids (B, T) int64 and lengths (B,)
+    int64.
 
     Serving rounds T up so that fewer distinct shapes reach oneDNN, whose primitive cache holds
     RNNSERVE_ONEDNN_CACHE_CAPACITY of them: a miss recompiles the LSTM for the new shape.

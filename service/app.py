@@ -19,7 +19,12 @@ from fastapi_offline import FastAPIOffline
 
 from models.threads import thread_count
 from service.api.errors import install_error_handlers
-from service.api.middleware import ApiKeyMiddleware, BodyLimitsMiddleware, DrainingMiddleware, RequestContextMiddleware
+from service.api.middleware import (
+    ApiKeyMiddleware,
+    BodyLimitsMiddleware,
+    DrainingMiddleware,
+    RequestContextMiddleware,
+)
 from service.api.openapi import documented
 from service.api.router import API_PREFIXES
 from service.api.routes import health, oip, v1
@@ -42,7 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     torch.set_num_threads(thread_count(settings.threads))  # one rule with training: models/threads.py
-    # oneDNN reads this when it first compiles a primitive (the first forward pass), so setting it here takes effect.
+    # oneDNN reads this when it first compiles a primitive (the first forward pass), so setting it here takes
+    # effect.
     os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = str(settings.onednn_cache_capacity)
     device = resolve_device(settings.device)  # fails fast on a device that is not there
     metrics = Metrics()
@@ -66,10 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPIOffline(
         title="rnnserve",
         version="1.0.0",
-        description="Recurrent sequence models over HTTP: sentiment, next word, generation, perplexity, forecasts.",
+        description="Recurrent sequence models over HTTP: sentiment, next word, generation, perplexity, "
+        "forecasts.",
         lifespan=lifespan,
         redoc_url=None,
-        # No 307 to the path with or without its trailing slash: its Location would be built from the client's Host.
+        # No 307 to the path with or without its trailing slash: its Location would be built from the client's
+        # Host.
         redirect_slashes=False,
         # FastAPI's own OpenTelemetry hooks are off: rnnserve exports Prometheus metrics, and the hooks'
         # per-request check for a configured provider cost about 5% of a request's CPU (bench/README.md).
@@ -83,7 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     key = settings.session_key
     codec = StateCodec(key.get_secret_value().encode()) if key is not None else None
     app.state.generator = TextGenerator(registry, settings.request_timeout_s)
-    app.state.session_flow = SessionFlow(registry, app.state.sessions, codec, app.state.generator, settings.session_ttl_s)
+    app.state.session_flow = SessionFlow(
+        registry, app.state.sessions, codec, app.state.generator, settings.session_ttl_s
+    )
     app.state.task_tensors = task_tensors(registry, app.state.generator, app.state.session_flow)
     app.state.parse_slot = asyncio.Semaphore(1)  # one large body parsed at a time (service/api/body.py)
     install_error_handlers(app)
@@ -97,7 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def build_documented_openapi() -> dict[str, Any]:
         """Built once: /openapi.json and every 405's Allow header (service/api/errors.py) read it."""
         if not schema:
-            schema.update(documented(build_openapi(), with_api_key=settings.api_key is not None))  # key only where set
+            schema.update(
+                documented(build_openapi(), with_api_key=settings.api_key is not None)
+            )  # key only where set
         return schema
 
     app.openapi = build_documented_openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend it
@@ -109,10 +121,13 @@ def add_middleware(app: FastAPI, settings: Settings, drain: Drain, metrics: Metr
     """The request path's layers, outermost last: ids/metrics/log, drain, body limits, CORS, API key.
 
     Middleware added first runs innermost. The key check sits inside CORS, so that preflights (which carry no
-    key) are answered and a 401 still has CORS headers, and outside the app, so that it runs before the body is read.
+    key) are answered and a 401 still has CORS headers, and outside the app, so that it runs before the body
+    is read.
     """
     if settings.api_key is not None:
-        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value(), prefixes=API_PREFIXES)
+        app.add_middleware(
+            ApiKeyMiddleware, api_key=settings.api_key.get_secret_value(), prefixes=API_PREFIXES
+        )
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,
@@ -120,6 +135,8 @@ def add_middleware(app: FastAPI, settings: Settings, drain: Drain, metrics: Metr
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-Request-Timeout"],
         )
-    app.add_middleware(BodyLimitsMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
+    app.add_middleware(
+        BodyLimitsMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
     app.add_middleware(DrainingMiddleware, drain=drain, prefixes=API_PREFIXES)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)  # outermost: sees every response

@@ -26,7 +26,9 @@ class ServiceError(Exception):
     status_code = 500
     code = "internal_error"
 
-    def __init__(self, message: str, details: list[ErrorDetail] | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self, message: str, details: list[ErrorDetail] | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.details = details or []

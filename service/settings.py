@@ -22,35 +22,60 @@ class Settings(BaseSettings):
         "falls back to its first model by name",
     )
     max_batch_size: int = Field(32, ge=1, le=1024, description="most items in one forward pass")
-    max_batch_wait_ms: float = Field(2.0, ge=0, le=1000, description="longest wait for a batch to fill once others are queued")
-    queue_size: int = Field(1024, ge=1, le=100_000, description="items waiting per model before requests get 429")
-    request_timeout_s: float = Field(30.0, gt=0, le=600, description="default deadline; X-Request-Timeout may shorten it")
-    drain_timeout_s: float = Field(20.0, ge=0, le=600, description="on SIGTERM, how long accepted requests may take to finish")
+    max_batch_wait_ms: float = Field(
+        2.0, ge=0, le=1000, description="longest wait for a batch to fill once others are queued"
+    )
+    queue_size: int = Field(
+        1024, ge=1, le=100_000, description="items waiting per model before requests get 429"
+    )
+    request_timeout_s: float = Field(
+        30.0, gt=0, le=600, description="default deadline; X-Request-Timeout may shorten it"
+    )
+    drain_timeout_s: float = Field(
+        20.0, ge=0, le=600, description="on SIGTERM, how long accepted requests may take to finish"
+    )
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="larger request bodies get 413")
-    api_key: SecretStr | None = Field(None, description="when set, /v1 and /v2/models routes need 'Authorization: Bearer <key>'")
+    api_key: SecretStr | None = Field(
+        None, description="when set, /v1 and /v2/models routes need 'Authorization: Bearer <key>'"
+    )
     cors_origins: str = Field("", description="comma-separated origins allowed by CORS; empty turns CORS off")
     log_level: str = Field("info", description="debug, info, warning or error")
-    threads: int = Field(0, ge=0, le=256, description="torch CPU threads (0: half the CPUs the process may use, at least 1)")
+    threads: int = Field(
+        0, ge=0, le=256, description="torch CPU threads (0: half the CPUs the process may use, at least 1)"
+    )
     body_timeout_s: float = Field(
-        10.0, gt=0, le=600, description="a request body must arrive within this many seconds of the request's start (408)"
+        10.0,
+        gt=0,
+        le=600,
+        description="a request body must arrive within this many seconds of the request's start (408)",
     )
     session_ttl_s: float = Field(
-        600.0, gt=0, le=86_400, description="a session, or a state token, expires this long after its last step"
+        600.0,
+        gt=0,
+        le=86_400,
+        description="a session, or a state token, expires this long after its last step",
     )
-    max_sessions: int = Field(1000, ge=1, le=1_000_000, description="live sessions per server; a new one past it gets 429")
+    max_sessions: int = Field(
+        1000, ge=1, le=1_000_000, description="live sessions per server; a new one past it gets 429"
+    )
     session_key: SecretStr | None = Field(
-        None, description="HMAC-SHA256 key that signs portable session state tokens; unset or empty: tokens are off"
+        None,
+        description="HMAC-SHA256 key that signs portable session state tokens; "
+        "unset or empty: tokens are off",
     )
     load_before_serving: bool = Field(
         False,
-        description="load every model before the app starts (its lifespan waits), for platforms that route to a "
-        "replica as soon as it has started (Ray Serve); by default models load in the background behind /readyz",
+        description="load every model before the app starts (its lifespan waits), for platforms that route "
+        "to a "
+        "replica as soon as it has started (Ray Serve); by default models load in the background behind "
+        "/readyz",
     )
     onednn_cache_capacity: int = Field(
         64,
         ge=1,
         le=100_000,
-        description="oneDNN primitive cache entries on the CPU. Each new input shape compiles one; with oneDNN's "
+        description="oneDNN primitive cache entries on the CPU. Each new input shape compiles one; with "
+        "oneDNN's "
         "default of 1024, resident memory grew by about 300 MB under varied traffic",
     )
 
@@ -64,7 +89,8 @@ class Settings(BaseSettings):
     @field_validator("api_key", "session_key", mode="before")
     @classmethod
     def _empty_key_is_no_key(cls, value: object) -> object:
-        """An empty key means none: compose passes RNNSERVE_API_KEY="" (or RNNSERVE_SESSION_KEY="") when the host has none."""
+        """An empty key means none: compose passes RNNSERVE_API_KEY="" (or RNNSERVE_SESSION_KEY="") when the
+        host has none."""
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level")
@@ -80,12 +106,14 @@ class Settings(BaseSettings):
 
 
 def load_settings() -> Settings:
-    """The settings from the environment; a bad value stops the start with one line per fault, no traceback."""
+    """The settings from the environment; a bad value stops the start with one line per fault, no
+    traceback."""
     try:
         return Settings()
     except ValidationError as error:
         faults = "; ".join(
-            f"RNNSERVE_{'_'.join(map(str, fault['loc'])).upper()}: {fault['msg'].removeprefix('Value error, ')}"
+            f"RNNSERVE_{'_'.join(map(str, fault['loc'])).upper()}: "
+            f"{fault['msg'].removeprefix('Value error, ')}"
             for fault in error.errors()
         )
         raise SystemExit(f"rnnserve: bad setting: {faults}") from None

@@ -40,15 +40,23 @@ def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_tiny_sentiment_artifact(root, "sentiment-gru", cell="gru", max_length=8)
     write_tiny_lm_artifact(root, "lm-ptb")
     univariate_methods = ["network", "seasonal_naive", "ets", "theta", "combination"]
-    write_tiny_forecast_artifact(root, "forecast-univariate", ["value"], "value", methods=univariate_methods, min_history=4)
-    write_tiny_forecast_artifact(root, "forecast-ohlcv", ["Open", "High", "Low", "Close", "Volume"], "Close", max_horizon=3)
-    write_tiny_forecast_artifact(root, "forecast-sine", ["value"], "value", multi_step="recursive", max_horizon=50)
+    write_tiny_forecast_artifact(
+        root, "forecast-univariate", ["value"], "value", methods=univariate_methods, min_history=4
+    )
+    write_tiny_forecast_artifact(
+        root, "forecast-ohlcv", ["Open", "High", "Low", "Close", "Volume"], "Close", max_horizon=3
+    )
+    write_tiny_forecast_artifact(
+        root, "forecast-sine", ["value"], "value", multi_step="recursive", max_horizon=50
+    )
     (root / "broken").mkdir()
     (root / "broken" / "card.json").write_text("{ not json")
     return root
 
 
-GPU_SKIP = "CUDA is not available here: the gpu tests run with `make test-gpu` on a machine with an NVIDIA GPU"
+GPU_SKIP = (
+    "CUDA is not available here: the gpu tests run with `make test-gpu` on a machine with an NVIDIA GPU"
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -28,8 +28,14 @@ def make_reviews(count: int, seed: int = 0) -> list[tuple[str, int]]:
         label = index % 2
         words = [rng.choice(FILLER) for _ in range(rng.randint(3, 40))]
         for _ in range(rng.randint(1, 3)):
-            words.insert(rng.randrange(len(words) + 1), rng.choice(POSITIVE_WORDS if label else NEGATIVE_WORDS))
-        text = " ".join(words).capitalize() + ("!" if label else ".") + (" <br /><br />The end." if index % 5 == 0 else "")
+            words.insert(
+                rng.randrange(len(words) + 1), rng.choice(POSITIVE_WORDS if label else NEGATIVE_WORDS)
+            )
+        text = (
+            " ".join(words).capitalize()
+            + ("!" if label else ".")
+            + (" <br /><br />The end." if index % 5 == 0 else "")
+        )
         reviews.append((text, label))
     return reviews
 
@@ -39,7 +45,10 @@ def write_imdb_jsonl(root: Path, train_count: int = 240, test_count: int = 80) -
     for split, count, seed in (("train", train_count, 1), ("test", test_count, 2)):
         with gzip.open(root / f"{split}.jsonl.gz", "wt", encoding="utf-8") as stream:
             for index, (text, label) in enumerate(make_reviews(count, seed)):
-                stream.write(json.dumps({"id": index, "rating": 9 if label else 2, "label": label, "text": text}) + "\n")
+                stream.write(
+                    json.dumps({"id": index, "rating": 9 if label else 2, "label": label, "text": text})
+                    + "\n"
+                )
     return root
 
 
@@ -59,7 +68,12 @@ def sentiment_card(model: SentimentClassifier, name: str = "sentiment", max_leng
         version="test-1",
         task="sentiment",
         arch=architectures.describe(model),
-        io={"labels": ["negative", "positive"], "max_length": max_length, "truncation": "pre", "pad_token": "<pad>"},
+        io={
+            "labels": ["negative", "positive"],
+            "max_length": max_length,
+            "truncation": "pre",
+            "pad_token": "<pad>",
+        },
         license="test data",
         metrics={"test_accuracy": 0.5},
         data={"dataset": "generated"},
@@ -68,13 +82,21 @@ def sentiment_card(model: SentimentClassifier, name: str = "sentiment", max_leng
     )
 
 
-def write_tiny_sentiment_artifact(directory: Path, name: str = "sentiment", max_length: int = 64, **config: object) -> Path:
+def write_tiny_sentiment_artifact(
+    directory: Path, name: str = "sentiment", max_length: int = 64, **config: object
+) -> Path:
     """An untrained but complete sentiment artifact: fast to make, exercises every code path."""
     torch.manual_seed(0)
     tokenizer = build_review_tokenizer([text for text, _ in make_reviews(50)], max_size=200, min_freq=1)
     settings = {"embedding_dim": 8, "hidden_size": 8, "dropout": 0.0, **config}
     model = SentimentClassifier(SentimentConfig(vocab_size=tokenizer.get_vocab_size(), **settings)).eval()  # type: ignore[arg-type]
-    write_artifact(directory / name, sentiment_card(model, name, max_length), model, tokenizer, {"curves.png": b"\x89PNG"})
+    write_artifact(
+        directory / name,
+        sentiment_card(model, name, max_length),
+        model,
+        tokenizer,
+        {"curves.png": b"\x89PNG"},
+    )
     return directory / name
 
 
@@ -102,7 +124,9 @@ def write_tiny_lm_artifact(directory: Path, name: str = "lm-ptb", cell: str = "l
     torch.manual_seed(0)
     words = sorted({word for line in LM_SENTENCES for word in line.split()}) + ["<eos>", "<unk>"]
     model = LanguageModel(
-        LanguageModelConfig(vocab_size=len(words), embedding_dim=8, hidden_size=8, num_layers=2, cell=cell, dropout=0.0)
+        LanguageModelConfig(
+            vocab_size=len(words), embedding_dim=8, hidden_size=8, num_layers=2, cell=cell, dropout=0.0
+        )
     ).eval()  # type: ignore[arg-type]
     card = ModelCard(
         format=FORMAT_VERSION,
@@ -161,7 +185,9 @@ def write_tiny_forecast_artifact(
             "max_horizon": max_horizon,
             "multi_step": multi_step,
             "scaling": {"method": "window", "min_scale": [1e-3] * len(features), "fitted_on": "train part"},
-            "quantiles": {str(q): [z_scores[q] * (1 + 0.1 * h) for h in range(max_horizon)] for q in TINY_QUANTILES},
+            "quantiles": {
+                str(q): [z_scores[q] * (1 + 0.1 * h) for h in range(max_horizon)] for q in TINY_QUANTILES
+            },
             "methods": methods or ["network"],
             "min_history": min_history,
         },

@@ -1,1 +1,2 @@
-"""Offline training: data loading, tokenizers, training loops, evaluation, and the CLI that writes artifacts."""
+"""Offline training: data loading, tokenizers, training loops, evaluation, and the CLI that writes
+artifacts."""

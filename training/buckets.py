@@ -3,7 +3,9 @@
 import random
 
 
-def bucketed_batches(lengths: list[int], batch_size: int, rng: random.Random | None, pool_batches: int = 50) -> list[list[int]]:
+def bucketed_batches(
+    lengths: list[int], batch_size: int, rng: random.Random | None, pool_batches: int = 50
+) -> list[list[int]]:
     """Group example indices into batches of similar length.
 
     With `rng` (training): shuffle, sort within pools of `pool_batches` batches by length,

@@ -20,7 +20,11 @@ TENSORS_FILE = "tensors.safetensors"
 
 
 def save_checkpoint(
-    directory: Path, model: nn.Module, best_state: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, meta: dict[str, Any]
+    directory: Path,
+    model: nn.Module,
+    best_state: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    meta: dict[str, Any],
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
@@ -47,7 +51,8 @@ def save_checkpoint(
 def load_checkpoint(
     directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-    """Restore model and optimizer in place; returns (best_state, meta), or None when there is no checkpoint."""
+    """Restore model and optimizer in place; returns (best_state, meta), or None when there is no
+    checkpoint."""
     if not (directory / STATE_FILE).is_file() or not (directory / TENSORS_FILE).is_file():
         return None
     state = json.loads((directory / STATE_FILE).read_text())

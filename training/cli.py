@@ -14,12 +14,15 @@ from training.loop import train
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training", description="Train rnnserve models into artifact folders.")
+    parser = argparse.ArgumentParser(
+        prog="python -m training", description="Train rnnserve models into artifact folders."
+    )
     parser.add_argument(
         "--threads",
         type=int,
         default=int(os.environ.get("RNNSERVE_THREADS", "0")),
-        help="CPU threads for torch (default RNNSERVE_THREADS, else 0: half the usable CPUs per local process)",
+        help="CPU threads for torch (default RNNSERVE_THREADS, else 0: half the usable CPUs per local "
+        "process)",
     )
     tasks = parser.add_subparsers(dest="task", required=True)
     sentiment_parser = tasks.add_parser("sentiment", help="IMDB sentiment classifier (LSTM)")
@@ -28,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     lm_parser = tasks.add_parser("lm", help="word-level RNN language model (PTB, WikiText-2)")
     language_model.add_arguments(lm_parser)
     lm_parser.set_defaults(trainer_from=language_model.trainer_from)
-    forecast_parser = tasks.add_parser("forecast", help="LSTM time-series forecaster (classic series, stocks, sine)")
+    forecast_parser = tasks.add_parser(
+        "forecast", help="LSTM time-series forecaster (classic series, stocks, sine)"
+    )
     forecast_config.add_arguments(forecast_parser)
     forecast_parser.set_defaults(trainer_from=forecast_train.trainer_from)
     return parser
@@ -41,4 +46,6 @@ def main(argv: list[str] | None = None) -> ModelCard | None:
     try:
         return train(arguments.trainer_from(arguments))
     except FileNotFoundError as error:  # a dataset that is not there: one line, and where to get it
-        raise SystemExit(f"error: {error}. See README.md, 'Data and retraining', for where to get the data.") from None
+        raise SystemExit(
+            f"error: {error}. See README.md, 'Data and retraining', for where to get the data."
+        ) from None

@@ -72,7 +72,8 @@ def leave(world: World) -> None:
 
 
 def wrap(model: nn.Module, world: World, device: torch.device) -> nn.Module:
-    """The module training steps run through: DDP (which averages gradients across ranks) or the model itself."""
+    """The module training steps run through: DDP (which averages gradients across ranks) or the model
+    itself."""
     if not world.distributed:
         return model
     return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
@@ -84,7 +85,8 @@ def rows_of(items: Sequence[T], world: World) -> list[T]:
 
 
 def share_of_batch(rows: int, global_rows: int, world: World) -> float:
-    """Scale for a rank's mean loss over `rows`, so that DDP's average over ranks is the global batch's mean."""
+    """Scale for a rank's mean loss over `rows`, so that DDP's average over ranks is the global batch's
+    mean."""
     return rows * world.size / global_rows
 
 

@@ -17,7 +17,8 @@ class EarlyStopping:
         return self.epochs_without_improvement >= self.patience
 
     def update(self, epoch: int, validation_loss: float, model: nn.Module) -> bool:
-        """Record an epoch's validation loss; returns whether it improved on the best (whose weights are then kept)."""
+        """Record an epoch's validation loss; returns whether it improved on the best (whose weights are then
+        kept)."""
         if validation_loss < self.best_loss:
             self.best_loss = validation_loss
             self.best_epoch = epoch

@@ -29,8 +29,11 @@ def build_vocabulary_tokenizer(
 
 
 def ptb_normalizer(vocabulary: list[str]) -> normalizers.Normalizer:
-    """PTB's preparation as regex rewrites. A word-final period is dropped unless `word.` is in the vocabulary."""
-    abbreviations = sorted({word[:-1] for word in vocabulary if word.endswith(".") and len(word) > 1}, key=len, reverse=True)
+    """PTB's preparation as regex rewrites. A word-final period is dropped unless `word.` is in the
+    vocabulary."""
+    abbreviations = sorted(
+        {word[:-1] for word in vocabulary if word.endswith(".") and len(word) > 1}, key=len, reverse=True
+    )
     keep_period = "|".join(rf"\b{re.escape(stem)}" for stem in abbreviations) or "^$"
     return normalizers.Sequence(
         [

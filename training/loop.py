@@ -1,5 +1,6 @@
 """The one training skeleton the three trainers share:
-join -> seed -> set up -> resume -> (epoch -> validate -> early stop -> checkpoint)* -> best weights -> card -> write.
+join -> seed -> set up -> resume -> (epoch -> validate -> early stop -> checkpoint)* -> best weights -> card
+-> write.
 
 A task brings a `Trainer`: its data, network and optimizer (`setup`), one training epoch,
 one validation pass, and the card of the finished model. Everything about epochs,
@@ -62,7 +63,8 @@ class RunConfig:
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser, defaults: RunDefaults) -> None:
-        """Declare the shared flags, with the task's defaults (--out is required; --device defaults to auto)."""
+        """Declare the shared flags, with the task's defaults (--out is required; --device defaults to
+        auto)."""
         values: dict[str, Any] = {**dataclasses.asdict(defaults), "device": "auto", "checkpoint_dir": None}
         for item in dataclasses.fields(RunConfig):
             flag = "--" + item.name.replace("_", "-")
@@ -79,7 +81,10 @@ class RunConfig:
 
     def record(self) -> dict[str, Any]:
         """Every field, JSON-ready, for the card's `training.arguments`."""
-        return {key: str(value) if isinstance(value, Path) else value for key, value in dataclasses.asdict(self).items()}
+        return {
+            key: str(value) if isinstance(value, Path) else value
+            for key, value in dataclasses.asdict(self).items()
+        }
 
 
 @dataclass
@@ -141,7 +146,8 @@ class Trainer(ABC, Generic[NetworkT]):
 
     @abstractmethod
     def validate(self) -> tuple[float, dict[str, float]]:
-        """The validation loss that early stopping watches (the same on every rank), and other per-epoch records."""
+        """The validation loss that early stopping watches (the same on every rank), and other per-epoch
+        records."""
 
     def after_validation(self, improved: bool, stopper: EarlyStopping) -> None:
         """React to an epoch's validation (the language model decays its rate when it stalls)."""
@@ -149,10 +155,14 @@ class Trainer(ABC, Generic[NetworkT]):
 
     @abstractmethod
     def finish(self, fit: Fit) -> Finished:
-        """Test the best weights (already loaded, in eval mode, on the training device) and describe them in a card."""
+        """Test the best weights (already loaded, in eval mode, on the training device) and describe them in a
+        card."""
 
-    def card(self, fit: Fit, task: Task, io: CardIO, license: str, metrics: dict[str, float], data: dict[str, Any]) -> ModelCard:
-        """The card of the trained model: the task's parts given, the rest (version, arch, training record) alike for all."""
+    def card(
+        self, fit: Fit, task: Task, io: CardIO, license: str, metrics: dict[str, float], data: dict[str, Any]
+    ) -> ModelCard:
+        """The card of the trained model: the task's parts given, the rest (version, arch, training record)
+        alike for all."""
         return ModelCard(
             format=FORMAT_VERSION,
             name=self.config.name,
@@ -169,7 +179,9 @@ class Trainer(ABC, Generic[NetworkT]):
 
     def loss_curves(self, fit: Fit, loss: str) -> dict[str, bytes]:
         """curves.png: train and validation loss per epoch."""
-        curves = loss_curves_png(fit.history["train_loss"], fit.history["validation_loss"], f"{self.config.name}: {loss}")
+        curves = loss_curves_png(
+            fit.history["train_loss"], fit.history["validation_loss"], f"{self.config.name}: {loss}"
+        )
         return {"curves.png": curves}
 
 
@@ -211,12 +223,21 @@ def fit_epochs(trainer: Trainer[Any]) -> Fit:
             break
         epoch_started = time.time()
         stats = trainer.train_epoch(epoch)
-        loss_sum, samples = distributed.sum_across([stats.loss * stats.samples, stats.samples], world, trainer.device)
+        loss_sum, samples = distributed.sum_across(
+            [stats.loss * stats.samples, stats.samples], world, trainer.device
+        )
         train_seconds = time.time() - epoch_started
         validation_loss, records = trainer.validate()
         improved = stopper.update(epoch, validation_loss, model)
-        records = {**records, "samples_per_second": samples / train_seconds}  # every rank's samples: the run's throughput
-        for key, value in {"train_loss": loss_sum / samples, "validation_loss": validation_loss, **records}.items():
+        records = {
+            **records,
+            "samples_per_second": samples / train_seconds,
+        }  # every rank's samples: the run's throughput
+        for key, value in {
+            "train_loss": loss_sum / samples,
+            "validation_loss": validation_loss,
+            **records,
+        }.items():
             history.setdefault(key, []).append(value)
         if world.is_main:
             extras = "".join(f" | {key} {value:.4g}" for key, value in records.items())
@@ -226,9 +247,20 @@ def fit_epochs(trainer: Trainer[Any]) -> Fit:
             )
         trainer.after_validation(improved, stopper)
         if config.checkpoint_dir is not None and world.is_main:
-            save_epoch(config.checkpoint_dir, epoch, model, optimizer, stopper, history, seconds_before + time.time() - started)
+            save_epoch(
+                config.checkpoint_dir,
+                epoch,
+                model,
+                optimizer,
+                stopper,
+                history,
+                seconds_before + time.time() - started,
+            )
     if not stopper.best_state:
-        raise SystemExit(f"no epoch ran: the checkpoint in {config.checkpoint_dir} has already reached --epochs {config.epochs}")
+        raise SystemExit(
+            f"no epoch ran: the checkpoint in {config.checkpoint_dir} has already reached --epochs "
+            f"{config.epochs}"
+        )
     model.load_state_dict(stopper.best_state)
     return Fit(history, stopper.best_epoch, stopper.best_loss, seconds_before + time.time() - started)
 

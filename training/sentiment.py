@@ -24,24 +24,41 @@ LABELS = ["negative", "positive"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="folder with train/test .jsonl.gz or the aclImdb tree")
+    parser.add_argument(
+        "--data", type=Path, required=True, help="folder with train/test .jsonl.gz or the aclImdb tree"
+    )
     RunConfig.add_arguments(parser, RunDefaults(name="sentiment", epochs=10, patience=2, seed=13))
     parser.add_argument("--max-size", type=int, default=25000, help="vocabulary size, specials included")
-    parser.add_argument("--min-freq", type=int, default=2, help="least count for a word to enter the vocabulary")
+    parser.add_argument(
+        "--min-freq", type=int, default=2, help="least count for a word to enter the vocabulary"
+    )
     parser.add_argument("--max-length", type=int, default=400, help="tokens kept per review")
-    parser.add_argument("--truncation", choices=["pre", "post"], default="pre", help="pre drops the start, post the end")
+    parser.add_argument(
+        "--truncation", choices=["pre", "post"], default="pre", help="pre drops the start, post the end"
+    )
     parser.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="lstm", help="recurrent cell type")
     parser.add_argument("--embedding-dim", type=int, default=128, help="word embedding size")
     parser.add_argument("--hidden-size", type=int, default=128, help="recurrent units per direction")
     parser.add_argument("--num-layers", type=int, default=1, help="stacked recurrent layers")
     parser.add_argument("--unidirectional", action="store_true", help="forward direction only")
-    parser.add_argument("--pooling", choices=["last", "max", "mean"], default="max", help="how outputs are pooled over time")
-    parser.add_argument("--dropout", type=float, default=0.4, help="dropout on embeddings, between layers and before the head")
+    parser.add_argument(
+        "--pooling", choices=["last", "max", "mean"], default="max", help="how outputs are pooled over time"
+    )
+    parser.add_argument(
+        "--dropout", type=float, default=0.4, help="dropout on embeddings, between layers and before the head"
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="reviews per training step")
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
     parser.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
-    parser.add_argument("--val-fraction", type=float, default=0.1, help="share of train held aside for validation")
-    parser.add_argument("--limit", type=int, default=0, help="use only this many train and test reviews (0: all); for smoke runs")
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.1, help="share of train held aside for validation"
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=0,
+        help="use only this many train and test reviews (0: all); for smoke runs",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,7 +94,9 @@ class EncodedReviews:
         return [len(sequence) for sequence in self.sequences]
 
 
-def encode(tokenizer: Tokenizer, texts: list[str], max_length: int, truncation: Truncation) -> list[list[int]]:
+def encode(
+    tokenizer: Tokenizer, texts: list[str], max_length: int, truncation: Truncation
+) -> list[list[int]]:
     """Token ids per text, cut to max_length; an empty review becomes a lone <unk> so it still has a step."""
     encoded = [truncate(e.ids, max_length, truncation)[0] for e in tokenizer.encode_batch(texts)]
     return [ids if ids else [1] for ids in encoded]
@@ -113,7 +132,9 @@ def train_steps(
 
 
 @torch.inference_mode()
-def score(model: nn.Module, reviews: EncodedReviews, batches: list[list[int]], device: torch.device) -> list[float]:
+def score(
+    model: nn.Module, reviews: EncodedReviews, batches: list[list[int]], device: torch.device
+) -> list[float]:
     """[summed loss, correct, reviews] over `batches`, in eval mode."""
     model.eval()
     total, correct, seen = 0.0, 0, 0
@@ -142,8 +163,14 @@ def split_reviews(config: SentimentRun) -> tuple[list[Part], dict[str, str]]:
     test_order = list(range(len(test_split.texts)))
     if config.limit:
         test_order = random.Random(config.seed).sample(test_order, min(config.limit, len(test_order)))
-    chosen = ((train_split, order[validation_count:]), (train_split, order[:validation_count]), (test_split, test_order))
-    parts = [([split.texts[i] for i in indices], [split.labels[i] for i in indices]) for split, indices in chosen]
+    chosen = (
+        (train_split, order[validation_count:]),
+        (train_split, order[:validation_count]),
+        (test_split, test_order),
+    )
+    parts = [
+        ([split.texts[i] for i in indices], [split.labels[i] for i in indices]) for split, indices in chosen
+    ]
     return parts, {**train_split.files, **test_split.files}
 
 
@@ -160,7 +187,9 @@ class SentimentTrainer(Trainer[SentimentClassifier]):
         if saved and resumed:
             self.tokenizer = Tokenizer.from_file(str(saved))
         else:
-            self.tokenizer = build_review_tokenizer(train_texts, config.max_size, config.min_freq)  # the same on every rank
+            self.tokenizer = build_review_tokenizer(
+                train_texts, config.max_size, config.min_freq
+            )  # the same on every rank
         if self.tokenizer.token_to_id(PAD) != 0:
             raise ValueError(f"the review tokenizer must give {PAD} the id 0")
         distributed.barrier(self.world)  # every rank has looked before rank 0 writes
@@ -168,13 +197,16 @@ class SentimentTrainer(Trainer[SentimentClassifier]):
             saved.parent.mkdir(parents=True, exist_ok=True)
             self.tokenizer.save(str(saved))
         encoded = [
-            EncodedReviews(encode(self.tokenizer, texts, config.max_length, config.truncation), labels) for texts, labels in parts
+            EncodedReviews(encode(self.tokenizer, texts, config.max_length, config.truncation), labels)
+            for texts, labels in parts
         ]
         self.train_part, self.validation_part, self.test_part = encoded
         lengths = self.train_part.lengths
         print(
-            f"train {len(lengths)}, validation {len(self.validation_part.labels)}, test {len(self.test_part.labels)}; "
-            f"vocabulary {self.tokenizer.get_vocab_size()}; mean length {sum(lengths) / len(lengths):.0f}; device {self.device}"
+            f"train {len(lengths)}, validation {len(self.validation_part.labels)}, test "
+            f"{len(self.test_part.labels)}; "
+            f"vocabulary {self.tokenizer.get_vocab_size()}; mean length {sum(lengths) / len(lengths):.0f}; "
+            f"device {self.device}"
         )
         self.model = SentimentClassifier(self._network_config()).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
@@ -195,11 +227,15 @@ class SentimentTrainer(Trainer[SentimentClassifier]):
         )
 
     def start(self, first_epoch: int) -> None:
-        self.batch_rng = random.Random(self.config.seed + first_epoch)  # a resumed run draws other batches than epoch 1's
+        self.batch_rng = random.Random(
+            self.config.seed + first_epoch
+        )  # a resumed run draws other batches than epoch 1's
 
     def train_epoch(self, epoch: int) -> EpochStats:
         batches = bucketed_batches(self.train_part.lengths, self.config.batch_size, self.batch_rng)
-        batches = [batch for batch in batches if len(batch) >= self.world.size]  # every rank needs a row of each
+        batches = [
+            batch for batch in batches if len(batch) >= self.world.size
+        ]  # every rank needs a row of each
         return train_steps(
             self.train_model,
             self.train_part,
@@ -220,14 +256,19 @@ class SentimentTrainer(Trainer[SentimentClassifier]):
 
     def finish(self, fit: Fit) -> Finished:
         config = self.config
-        total, correct, seen = score(self.model, self.test_part, bucketed_batches(self.test_part.lengths, 256, None), self.device)
+        total, correct, seen = score(
+            self.model, self.test_part, bucketed_batches(self.test_part.lengths, 256, None), self.device
+        )
         test_loss, test_accuracy = total / seen, correct / seen
         print(f"best epoch {fit.best_epoch}: test accuracy {test_accuracy:.4f}, test loss {test_loss:.4f}")
         card = self.card(
             fit,
             "sentiment",
-            io=SentimentIO(labels=LABELS, max_length=config.max_length, truncation=config.truncation, pad_token=PAD),
-            license="IMDB Large Movie Review Dataset (Maas et al. 2011): no explicit license; research use, cite the paper",
+            io=SentimentIO(
+                labels=LABELS, max_length=config.max_length, truncation=config.truncation, pad_token=PAD
+            ),
+            license="IMDB Large Movie Review Dataset (Maas et al. 2011): no explicit license; research use, "
+            "cite the paper",
             metrics={
                 "test_accuracy": round(test_accuracy, 5),
                 "test_loss": round(test_loss, 5),

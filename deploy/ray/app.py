@@ -41,10 +41,13 @@ class ReplicaIdMiddleware:
 
 
 def build_app() -> FastAPI:
-    """The app as `python -m service` serves it; artifacts/ of this checkout unless RNNSERVE_ARTIFACTS_DIR says."""
+    """The app as `python -m service` serves it; artifacts/ of this checkout unless RNNSERVE_ARTIFACTS_DIR
+    says."""
     settings = load_settings()
     if not settings.artifacts_dir.is_absolute():
-        settings = settings.model_copy(update={"artifacts_dir": REPO / settings.artifacts_dir})  # cwd is Ray's, not ours
+        settings = settings.model_copy(
+            update={"artifacts_dir": REPO / settings.artifacts_dir}
+        )  # cwd is Ray's, not ours
     app = create_app(settings)
     app.add_middleware(ReplicaIdMiddleware)
     return app

@@ -58,7 +58,8 @@ class ResendOnReplicaFailure:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         safe = scope["type"] == "http" and (
-            scope["method"] in ("GET", "HEAD") or (scope["method"] == "POST" and RETRY_SAFE_POST.match(scope["path"]))
+            scope["method"] in ("GET", "HEAD")
+            or (scope["method"] == "POST" and RETRY_SAFE_POST.match(scope["path"]))
         )
         if not safe:
             await self.app(scope, receive, send)
@@ -74,7 +75,9 @@ class ResendOnReplicaFailure:
             if attempt.answered:
                 return
             # Not answered: the proxy raised, sent a 5xx of its own, or returned without answering.
-        error = {"error": {"code": "replica_unavailable", "message": "the replica failed; retry", "details": []}}
+        error = {
+            "error": {"code": "replica_unavailable", "message": "the replica failed; retry", "details": []}
+        }
         headers = [(b"content-type", b"application/json"), (b"retry-after", b"1")]
         await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": json.dumps(error).encode()})

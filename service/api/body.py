@@ -29,7 +29,9 @@ async def read_body(request: Request, model: type[BodyT]) -> BodyT:
     _check_content_type(request.headers.get("content-type", ""))
     body = await request.body()
     if not body:
-        raise InvalidInput("the request has no body: send a JSON object", [ErrorDetail(loc=["body"], msg="empty body")])
+        raise InvalidInput(
+            "the request has no body: send a JSON object", [ErrorDetail(loc=["body"], msg="empty body")]
+        )
     try:
         body.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -48,7 +50,9 @@ async def read_body(request: Request, model: type[BodyT]) -> BodyT:
 
 def _check_content_type(content_type: str) -> None:
     media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type != "application/json" and not (media_type.startswith("application/") and media_type.endswith("+json")):
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
         raise InvalidInput(
             f"Content-Type must be application/json, got {media_type or 'none'}",
             [ErrorDetail(loc=["header", "content-type"], msg="expected application/json")],
@@ -59,7 +63,9 @@ def _validate(model: type[BodyT], body: bytes) -> BodyT:
     try:
         return model.model_validate_json(body)
     except ValidationError as error:
-        details = [ErrorDetail(loc=["body", *fault["loc"]], msg=str(fault["msg"])) for fault in error.errors()]
+        details = [
+            ErrorDetail(loc=["body", *fault["loc"]], msg=str(fault["msg"])) for fault in error.errors()
+        ]
         nesting = any("recursion limit" in str(fault["msg"]) for fault in error.errors())
         if nesting:
             message = "the JSON body is nested too deeply"

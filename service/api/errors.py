@@ -15,12 +15,24 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.errors import BodyTimeout, ErrorBody, ErrorDetail, ErrorResponse, InvalidInput, PayloadTooLarge, ServiceError
+from service.errors import (
+    BodyTimeout,
+    ErrorBody,
+    ErrorDetail,
+    ErrorResponse,
+    InvalidInput,
+    PayloadTooLarge,
+    ServiceError,
+)
 
 
-def documented_errors(model: type[BaseModel], descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+def documented_errors(
+    model: type[BaseModel], descriptions: dict[int, str]
+) -> dict[int | str, dict[str, Any]]:
     """`responses=` for FastAPI: each status documented with the error body `model`."""
-    return {status: {"model": model, "description": description} for status, description in descriptions.items()}
+    return {
+        status: {"model": model, "description": description} for status, description in descriptions.items()
+    }
 
 
 # For the OpenAPI schema: every /v1 operation documents the shared error shape.
@@ -32,7 +44,8 @@ ERROR_RESPONSES = documented_errors(
         408: "the request body did not arrive within RNNSERVE_BODY_TIMEOUT_S (body_timeout)",
         413: "request body too large (payload_too_large)",
         422: "invalid input (invalid_input)",
-        429: "the model's queue is full, or its queued work would outlast the deadline (queue_full); see Retry-After",
+        429: "the model's queue is full, or its queued work would outlast the deadline (queue_full); see "
+        "Retry-After",
         503: "model loading or failed (model_not_ready), or shutting down (draining)",
         504: "deadline passed before the forward pass (deadline_exceeded)",
         500: "unexpected error (internal_error)",
@@ -63,11 +76,14 @@ def error_response(
     details: list[ErrorDetail] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    """The error as the route at `path` speaks it: the Open Inference Protocol's shape under /v2, ours elsewhere."""
+    """The error as the route at `path` speaks it: the Open Inference Protocol's shape under /v2, ours
+    elsewhere."""
     if speaks_oip(path):
         where = "; ".join(f"{'.'.join(map(str, detail.loc))}: {detail.msg}" for detail in details or [])
         status_code = 400 if status_code == 422 else status_code
-        return JSONResponse({"error": f"{message} ({where})" if where else message}, status_code=status_code, headers=headers)
+        return JSONResponse(
+            {"error": f"{message} ({where})" if where else message}, status_code=status_code, headers=headers
+        )
     body = ErrorResponse(error=ErrorBody(code=code, message=message, details=details or []))
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
 
@@ -80,7 +96,9 @@ async def _service_error(request: Request, error: Exception) -> JSONResponse:
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     details = [ErrorDetail(loc=list(e.get("loc", ())), msg=str(e.get("msg", ""))) for e in error.errors()]
-    return error_response(request.url.path, 422, InvalidInput.code, "the request does not match the schema", details)
+    return error_response(
+        request.url.path, 422, InvalidInput.code, "the request does not match the schema", details
+    )
 
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:

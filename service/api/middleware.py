@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids, one log line and metrics per request, the API key, the body limit, and the last-resort 500."""
+"""ASGI middleware: request ids, one log line and metrics per request, the API key, the body limit, and the
+last-resort 500."""
 
 import asyncio
 import logging
@@ -30,7 +31,8 @@ def header(scope: Scope, name: bytes) -> bytes | None:
 
 
 class RequestContextMiddleware:
-    """Outermost layer: tags the request with an id, times it, counts it, and turns crashes into a bare 500."""
+    """Outermost layer: tags the request with an id, times it, counts it, and turns crashes into a bare
+    500."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -42,7 +44,10 @@ class RequestContextMiddleware:
         key = (route, method, status)
         children = self._counters.get(key)
         if children is None:
-            children = (self.metrics.requests.labels(route, method, str(status)), self.metrics.request_latency.labels(route))
+            children = (
+                self.metrics.requests.labels(route, method, str(status)),
+                self.metrics.request_latency.labels(route),
+            )
             self._counters[key] = children
         children[0].inc()
         children[1].observe(seconds)
@@ -74,7 +79,8 @@ class RequestContextMiddleware:
             logger.exception("unhandled error", extra={"fields": {"request_id": request_id}})
             if not response_started:
                 response = response_for(
-                    scope["path"], ServiceError("internal error; see the server log for request " + request_id)
+                    scope["path"],
+                    ServiceError("internal error; see the server log for request " + request_id),
                 )
                 await response(scope, receive, send_with_id)
         finally:
@@ -97,7 +103,8 @@ def _guarded(path: str, prefixes: tuple[str, ...]) -> bool:
 
 
 class DrainingMiddleware:
-    """Once the drain has begun, new requests to the API prefixes get 503 `draining` before anything is read."""
+    """Once the drain has begun, new requests to the API prefixes get 503 `draining` before anything is
+    read."""
 
     def __init__(self, app: ASGIApp, drain: Drain, prefixes: tuple[str, ...]) -> None:
         self.app = app
@@ -135,7 +142,8 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
             return
         refusal = Unauthorized(
-            "missing or wrong API key: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
+            "missing or wrong API key: send 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
         )
         response = response_for(scope["path"], refusal)
         await response(scope, receive, send)
@@ -158,7 +166,9 @@ class BodyLimitsMiddleware:
             return
         declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = response_for(scope["path"], PayloadTooLarge(f"request body over {self.max_bytes} bytes"))
+            response = response_for(
+                scope["path"], PayloadTooLarge(f"request body over {self.max_bytes} bytes")
+            )
             await response(scope, receive, send)
             return
         received = 0

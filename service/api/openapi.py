@@ -19,11 +19,14 @@ TIMEOUT_HEADER = {
     "name": "X-Request-Timeout",
     "in": "header",
     "required": False,
-    "description": "seconds (a positive number); may only shorten the server's default deadline; empty means absent",
+    "description": "seconds (a positive number); may only shorten the server's default deadline; empty means "
+    "absent",
     "schema": {"type": "string"},
 }
 STREAM_RESPONSE = {
-    "content": {"text/event-stream": {"description": "with stream: one event per token, the last with generated_text"}}
+    "content": {
+        "text/event-stream": {"description": "with stream: one event per token, the last with generated_text"}
+    }
 }
 
 
@@ -37,7 +40,9 @@ def request_body(model: type[BaseModel]) -> dict[str, Any]:
 def document_request_bodies(schema: dict[str, Any]) -> dict[str, Any]:
     """Add the request models (and the models they use) to the OpenAPI components."""
     if _documented:
-        models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(model, "validation") for model in _documented.values()]
+        models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+            (model, "validation") for model in _documented.values()
+        ]
         _, definitions = models_json_schema(models, ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name, definition in definitions.get("$defs", {}).items():
@@ -64,7 +69,11 @@ def document_api_key(schema: dict[str, Any]) -> dict[str, Any]:
     The key is checked by ApiKeyMiddleware, not by a dependency, so FastAPI does not see it by itself.
     """
     schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-    schemes["apiKey"] = {"type": "http", "scheme": "bearer", "description": "RNNSERVE_API_KEY, when the server sets one"}
+    schemes["apiKey"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "RNNSERVE_API_KEY, when the server sets one",
+    }
     for path, operations in schema.get("paths", {}).items():
         if any(path == prefix or path.startswith(prefix + "/") for prefix in API_PREFIXES):
             for operation in operations.values():

@@ -30,7 +30,9 @@ class _Pending(Generic[ItemT, OutputT]):
     kind: str
     units: float
     queued_at: float = field(default_factory=time.monotonic)
-    started: bool = False  # set on the model's thread as its forward begins: its answer is coming, deadline or not
+    started: bool = (
+        False  # set on the model's thread as its forward begins: its answer is coming, deadline or not
+    )
 
 
 class MicroBatcher(Generic[ItemT, OutputT]):
@@ -86,7 +88,8 @@ class MicroBatcher(Generic[ItemT, OutputT]):
         self._item_seconds = metrics.item_latency.labels(*labels)
 
     def expected_wait(self) -> float:
-        """Seconds of queued work ahead of a new item. A kind not yet timed counts as free: never shed on a guess."""
+        """Seconds of queued work ahead of a new item. A kind not yet timed counts as free: never shed on a
+        guess."""
         return sum(units * self._seconds_per_unit.get(kind, 0.0) for kind, units in self._backlog.items())
 
     def _leave_backlog(self, entry: _Pending[ItemT, OutputT]) -> None:
@@ -103,7 +106,8 @@ class MicroBatcher(Generic[ItemT, OutputT]):
             await asyncio.gather(self._worker, return_exceptions=True)
 
     def refuse(self, error: ServiceError) -> None:
-        """From now on fail new and still-waiting items with `error` (the drain's 503); started ones finish."""
+        """From now on fail new and still-waiting items with `error` (the drain's 503); started ones
+        finish."""
         self._refusal = error
         for entry in list(self._waiting):
             if not entry.future.done():
@@ -147,7 +151,8 @@ class MicroBatcher(Generic[ItemT, OutputT]):
                 raise first_error
             return [future.result() for future in futures]
         finally:
-            # A caller that went away (disconnect, cancellation) leaves cancelled futures: the worker skips them.
+            # A caller that went away (disconnect, cancellation) leaves cancelled futures: the worker skips
+            # them.
             for entry in pending:
                 entry.future.cancel()
                 self._leave_backlog(entry)
@@ -171,7 +176,9 @@ class MicroBatcher(Generic[ItemT, OutputT]):
                 continue
             for entry in live:
                 if not entry.started and not entry.future.done():
-                    entry.future.set_exception(DeadlineExceeded("the request's deadline passed before its forward pass"))
+                    entry.future.set_exception(
+                        DeadlineExceeded("the request's deadline passed before its forward pass")
+                    )
             if not ran:
                 continue
             self._learn(ran, seconds)
@@ -181,7 +188,9 @@ class MicroBatcher(Generic[ItemT, OutputT]):
                 if not entry.future.done():
                     entry.future.set_result(result)
 
-    def _run(self, live: list[_Pending[ItemT, OutputT]]) -> tuple[list[_Pending[ItemT, OutputT]], Sequence[OutputT], float]:
+    def _run(
+        self, live: list[_Pending[ItemT, OutputT]]
+    ) -> tuple[list[_Pending[ItemT, OutputT]], Sequence[OutputT], float]:
         """On the model's thread: drop what expired while the batch waited for it, then run the rest."""
         now = time.monotonic()
         ran = [entry for entry in live if entry.deadline >= now and not entry.future.done()]
@@ -198,7 +207,8 @@ class MicroBatcher(Generic[ItemT, OutputT]):
         return ran, results, seconds
 
     def _learn(self, ran: list[_Pending[ItemT, OutputT]], seconds: float) -> None:
-        """Update seconds per unit for each kind in the batch; a mixed batch's time is split by predicted cost."""
+        """Update seconds per unit for each kind in the batch; a mixed batch's time is split by predicted
+        cost."""
         units: dict[str, float] = {}
         for entry in ran:
             units[entry.kind] = units.get(entry.kind, 0.0) + entry.units

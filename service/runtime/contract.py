@@ -20,7 +20,8 @@ from torch import nn
 from models.artifact import Artifact, ArtifactError, ModelCard, Task
 from models.card_io import CardIO
 
-# A padded group's longest input is at most this many times its shortest: at most half its positions are padding.
+# A padded group's longest input is at most this many times its shortest: at most half its positions are
+# padding.
 GROUP_LENGTH_RATIO = 2.0
 
 RequestT = TypeVar("RequestT")
@@ -53,7 +54,10 @@ def typed_io(card: ModelCard, kind: type[IOT]) -> IOT:
 def typed_network(artifact: Artifact, kind: type[NetworkT]) -> NetworkT:
     """The artifact's network as the class its runner drives."""
     if not isinstance(artifact.model, kind):
-        raise ArtifactError(artifact.card.name, f"arch.type {type(artifact.model).__name__} cannot serve a {kind.__name__} task")
+        raise ArtifactError(
+            artifact.card.name,
+            f"arch.type {type(artifact.model).__name__} cannot serve a {kind.__name__} task",
+        )
     return artifact.model
 
 
@@ -84,7 +88,8 @@ class ModelRunner(ABC, Generic[ItemT, OutputT]):
     def __init__(self, artifact: Artifact, device: torch.device) -> None:
         self.card = artifact.card
         self.device = device
-        # Called with (real positions, padded positions) for each padded forward; the registry wires it to metrics.
+        # Called with (real positions, padded positions) for each padded forward; the registry wires it to
+        # metrics.
         self.padding_observer: Callable[[int, int], None] | None = None
 
     def observe_padding(self, real: int, total: int) -> None:
@@ -106,7 +111,9 @@ class ModelRunner(ABC, Generic[ItemT, OutputT]):
 
     def require_finite(self, values: torch.Tensor) -> None:
         if not bool(torch.isfinite(values).all()):
-            raise ArtifactError(self.card.name, "the warm-up forward gave non-finite outputs (NaN or infinite weights?)")
+            raise ArtifactError(
+                self.card.name, "the warm-up forward gave non-finite outputs (NaN or infinite weights?)"
+            )
 
     @abstractmethod
     def example_request(self) -> dict[str, Any]:
@@ -120,7 +127,8 @@ class Predictor(ABC, Generic[RequestT, PreparedT, OutputT, ResponseT]):
     """
 
     task: ClassVar[Task]  # the registry resolves a request's model among this task's models
-    # True where postprocess does heavy CPU work (fitting models): ReadyModel.run then runs it in a worker thread.
+    # True where postprocess does heavy CPU work (fitting models): ReadyModel.run then runs it in a worker
+    # thread.
     postprocess_blocks: ClassVar[bool] = False
 
     def __init__(self, runner: ModelRunner[Any, OutputT]) -> None:
@@ -132,7 +140,8 @@ class Predictor(ABC, Generic[RequestT, PreparedT, OutputT, ResponseT]):
         """Check the request against the card and turn it into items; raises InvalidInput."""
 
     def measured(self, outputs: list[OutputT]) -> dict[str, int]:
-        """Sizes only the forward learnt (tokens counted on the model's thread), for the request's log line."""
+        """Sizes only the forward learnt (tokens counted on the model's thread), for the request's log
+        line."""
         return {}
 
     @abstractmethod

@@ -11,5 +11,7 @@ def resolve_device(requested: str) -> torch.device:
         if not torch.cuda.is_available():
             raise RuntimeError(f"RNNSERVE_DEVICE={requested} but CUDA is not available")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise RuntimeError(f"RNNSERVE_DEVICE={requested} but only {torch.cuda.device_count()} CUDA devices exist")
+            raise RuntimeError(
+                f"RNNSERVE_DEVICE={requested} but only {torch.cuda.device_count()} CUDA devices exist"
+            )
     return device

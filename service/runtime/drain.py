@@ -1,4 +1,5 @@
-"""The drain on SIGTERM: stop taking work at once, let admitted work finish within a window, then end the rest cleanly.
+"""The drain on SIGTERM: stop taking work at once, let admitted work finish within a window, then end the rest
+cleanly.
 
 When SIGTERM (or SIGINT) arrives the server turns not-ready (`/readyz` 503) and answers any new
 `/v1` request with 503 `draining`. Requests admitted before it keep going for up to

@@ -39,7 +39,9 @@ class StageTimers:
 
     @classmethod
     def for_model(cls, metrics: Metrics, name: str, device: str) -> "StageTimers":
-        return cls(metrics.preprocess_latency.labels(name, device), metrics.postprocess_latency.labels(name, device))
+        return cls(
+            metrics.preprocess_latency.labels(name, device), metrics.postprocess_latency.labels(name, device)
+        )
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,8 @@ class ReadyModel(Generic[RequestT, PreparedT, OutputT, ResponseT]):
     timers: StageTimers
 
     async def run(self, request: RequestT, context: RequestContext) -> ResponseT:
-        """Answer one request; InvalidInput, QueueFull and DeadlineExceeded pass through to the error mapping."""
+        """Answer one request; InvalidInput, QueueFull and DeadlineExceeded pass through to the error
+        mapping."""
         started = time.perf_counter()
         prepared = self.predictor.preprocess(request)
         self.timers.preprocess.observe(time.perf_counter() - started)

@@ -15,7 +15,15 @@ import torch
 from models.artifact import ArtifactError, ModelCard, load_artifact
 from service.errors import InvalidInput, ModelNotFound, ModelNotReady, ServiceError
 from service.runtime.batching import MicroBatcher
-from service.runtime.contract import ModelRunner, OutputT, Predictor, PreparedT, RequestT, ResponseT, ServedTask
+from service.runtime.contract import (
+    ModelRunner,
+    OutputT,
+    Predictor,
+    PreparedT,
+    RequestT,
+    ResponseT,
+    ServedTask,
+)
 from service.runtime.metrics import Metrics
 from service.runtime.model import ReadyModel, StageTimers
 from service.settings import Settings
@@ -39,7 +47,9 @@ class ModelEntry:
     runner: ModelRunner[Any, Any] | None = None
     batcher: MicroBatcher[Any, Any] | None = None
     # Set once the model is ready: its operations by predictor class, each bound to the model's batcher.
-    ready: dict[type[Predictor[Any, Any, Any, Any]], ReadyModel[Any, Any, Any, Any]] = field(default_factory=dict)
+    ready: dict[type[Predictor[Any, Any, Any, Any]], ReadyModel[Any, Any, Any, Any]] = field(
+        default_factory=dict
+    )
     executor: ThreadPoolExecutor | None = None  # the model's own inference thread
 
     @property
@@ -51,7 +61,9 @@ class ModelRegistry:
     """Every artifact folder and its status. `tasks` says which runner loads each task's artifacts and
     which operations it serves (service/tasks): the registry knows no task by itself."""
 
-    def __init__(self, settings: Settings, device: torch.device, metrics: Metrics, tasks: Mapping[str, ServedTask]) -> None:
+    def __init__(
+        self, settings: Settings, device: torch.device, metrics: Metrics, tasks: Mapping[str, ServedTask]
+    ) -> None:
         self.settings = settings
         self.tasks_served = tasks
         self.device = device
@@ -65,7 +77,11 @@ class ModelRegistry:
     def discover(self) -> None:
         """List every artifact folder (hidden ones, such as half-written staging folders, are skipped)."""
         root = self.settings.artifacts_dir
-        folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
+        folders = (
+            sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+            if root.is_dir()
+            else []
+        )
         if not folders:
             logger.warning("no artifact folders", extra={"fields": {"artifacts_dir": str(root)}})
         for folder in folders:
@@ -78,11 +94,15 @@ class ModelRegistry:
                 await asyncio.get_running_loop().run_in_executor(self.load_executor, self._load, entry)
             except ArtifactError as error:  # our own message: names the model and the field or file at fault
                 entry.status, entry.reason = ModelStatus.FAILED, str(error)
-                logger.error("artifact failed to load", extra={"fields": {"model": entry.name, "reason": str(error)}})
+                logger.error(
+                    "artifact failed to load", extra={"fields": {"model": entry.name, "reason": str(error)}}
+                )
                 continue
             except Exception:  # torch's or a library's message may carry internal paths: logged, not shown
                 entry.status = ModelStatus.FAILED
-                entry.reason = f"artifact {entry.name!r} could not be loaded (unexpected error; see the server log)"
+                entry.reason = (
+                    f"artifact {entry.name!r} could not be loaded (unexpected error; see the server log)"
+                )
                 logger.exception("artifact failed to load", extra={"fields": {"model": entry.name}})
                 continue
             self._serve(entry)
@@ -90,15 +110,22 @@ class ModelRegistry:
         self.all_tried = True
         # Everything loaded so far (networks, vocabularies, the app) lives as long as the process: freezing it
         # keeps the garbage collector's full passes from walking it again: measured, a full pass over the 210k
-        # objects of the served app took 62 ms (a stall of every request in flight); after freezing, under 1 ms.
+        # objects of the served app took 62 ms (a stall of every request in flight); after freezing, under 1
+        # ms.
         gc.collect()
         gc.freeze()
-        counts = {status.value: sum(e.status is status for e in self.entries.values()) for status in ModelStatus}
+        counts = {
+            status.value: sum(e.status is status for e in self.entries.values()) for status in ModelStatus
+        }
         fields = {**counts, "device": str(self.device)}
         if self.is_ready():
-            logger.info("ready: every artifact tried, each task's default model serving", extra={"fields": fields})
+            logger.info(
+                "ready: every artifact tried, each task's default model serving", extra={"fields": fields}
+            )
         else:
-            logger.error("not ready: no model loaded, or a task's default model failed", extra={"fields": fields})
+            logger.error(
+                "not ready: no model loaded, or a task's default model failed", extra={"fields": fields}
+            )
 
     def _serve(self, entry: ModelEntry) -> None:
         """Start the loaded model's batcher and bind each of its operations to it."""
@@ -132,7 +159,9 @@ class ModelRegistry:
         artifact = load_artifact(entry.path)
         entry.card = artifact.card
         if artifact.card.name != entry.name:
-            raise ArtifactError(entry.name, f"card names the model {artifact.card.name!r}; the folder must carry that name")
+            raise ArtifactError(
+                entry.name, f"card names the model {artifact.card.name!r}; the folder must carry that name"
+            )
         served = self.tasks_served.get(artifact.card.task)
         if served is None:
             raise ArtifactError(entry.name, f"task {artifact.card.task!r} is not served by this rnnserve")
@@ -142,7 +171,10 @@ class ModelRegistry:
         entry.runner = runner
 
     def _padding_observer(self, name: str) -> Callable[[int, int], None]:
-        real, padding = self.metrics.positions.labels(name, "real"), self.metrics.positions.labels(name, "padding")
+        real, padding = (
+            self.metrics.positions.labels(name, "real"),
+            self.metrics.positions.labels(name, "padding"),
+        )
 
         def observe(real_positions: int, total_positions: int) -> None:
             real.inc(real_positions)
@@ -176,8 +208,11 @@ class ModelRegistry:
         return {entry.task for entry in self.entries.values() if entry.task}
 
     def is_ready(self) -> bool:
-        """Every artifact tried, at least one model loaded, and each task that has artifacts serves its default model."""
-        if not self.all_tried or not any(entry.status is ModelStatus.READY for entry in self.entries.values()):
+        """Every artifact tried, at least one model loaded, and each task that has artifacts serves its
+        default model."""
+        if not self.all_tried or not any(
+            entry.status is ModelStatus.READY for entry in self.entries.values()
+        ):
             return False
         for task in self.tasks():
             name = self.default_name(task)
@@ -188,12 +223,15 @@ class ModelRegistry:
     def resolve(
         self, name: str | None, kind: type[Predictor[RequestT, PreparedT, OutputT, ResponseT]]
     ) -> ReadyModel[RequestT, PreparedT, OutputT, ResponseT]:
-        """The ready model a request asks for, as the operation `kind`: 404 unknown, 422 another task's model, 503 not ready."""
+        """The ready model a request asks for, as the operation `kind`: 404 unknown, 422 another task's model,
+        503 not ready."""
         task = kind.task
         if name is None:
             name = self.default_name(task)
             if name is None:
-                raise ModelNotReady(f"no {task} model is loaded" if self.all_tried else f"the {task} model is still loading")
+                raise ModelNotReady(
+                    f"no {task} model is loaded" if self.all_tried else f"the {task} model is still loading"
+                )
         entry = self.entries.get(name)
         if entry is None:
             raise ModelNotFound(f"no model named {name!r}; GET /v1/models lists them")

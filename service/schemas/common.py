@@ -6,7 +6,9 @@ from pydantic import BaseModel, Field
 
 ModelName = Annotated[
     str | None,
-    Field(default=None, min_length=1, max_length=100, description="model to use; the task's default when absent"),
+    Field(
+        default=None, min_length=1, max_length=100, description="model to use; the task's default when absent"
+    ),
 ]
 
 

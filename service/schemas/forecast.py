@@ -33,14 +33,19 @@ class ForecastRequest(ModelRequest):
     history: list[FiniteFloat | Row] = Field(
         min_length=1,
         max_length=MAX_HISTORY_ROWS,
-        description=f"past values, oldest first: numbers for a one-feature model, or rows of the model's features; "
-        f"at least the model's card `io.min_history` (else its context_length; a shorter history than the context is "
+        description=f"past values, oldest first: numbers for a one-feature model, or rows of the model's "
+        f"features; "
+        f"at least the model's card `io.min_history` (else its context_length; a shorter history than the "
+        f"context is "
         f"padded back by its season) and at most {MAX_HISTORY_ROWS:,} rows; finite numbers only",
     )
-    horizon: int = Field(ge=1, le=MAX_HORIZON, description="steps to forecast, at most the model's max_horizon")
+    horizon: int = Field(
+        ge=1, le=MAX_HORIZON, description="steps to forecast, at most the model's max_horizon"
+    )
     method: Literal["auto", "network", "seasonal_naive", "ets", "theta", "combination"] = Field(
         "auto",
-        description="what forecasts: auto backtests the model's card `io.methods` on the history's last horizons and "
+        description="what forecasts: auto backtests the model's card `io.methods` on the history's last "
+        "horizons and "
         "answers with the best; or one of those methods by name",
     )
     quantiles: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
@@ -58,7 +63,9 @@ class ForecastRequest(ModelRequest):
             return history
         if len(rows) != len(history):
             first_number = next(index for index, value in enumerate(history) if not isinstance(value, list))
-            raise ValueError(f"history mixes rows and numbers (item {first_number} is a number): send one kind")
+            raise ValueError(
+                f"history mixes rows and numbers (item {first_number} is a number): send one kind"
+            )
         width = len(rows[0])
         for index, row in enumerate(rows):
             if len(row) != width:
@@ -79,14 +86,19 @@ class ForecastResponse(BaseModel):
     horizon: int
     forecast: list[float] = Field(description="the point forecast of the target, one value per step")
     quantiles: dict[str, list[float]] = Field(
-        description="per requested level (keyed as given, e.g. '0.1'), the bound per step (conformal for the network, "
-        "the model's own interval for a statistical method, the mean of both for the combination; with method auto, "
+        description="per requested level (keyed as given, e.g. '0.1'), the bound per step (conformal for the "
+        "network, "
+        "the model's own interval for a statistical method, the mean of both for the combination; with "
+        "method auto, "
         "widened where the backtest errors say so); empty when none asked"
     )
     method: str = Field(
-        description="what answered: network, seasonal_naive, ets, theta or combination (the mean of network, ets and theta)"
+        description="what answered: network, seasonal_naive, ets, theta or combination (the mean of network, "
+        "ets and theta)"
     )
-    season: int = Field(description="the season length estimated from the history (1: none found), used to pad and fit")
+    season: int = Field(
+        description="the season length estimated from the history (1: none found), used to pad and fit"
+    )
     backtest_mae: dict[str, float] = Field(
         description="with method auto, each candidate's mean absolute error on the history's last horizons; "
         "empty when one method was asked or the history was too short to backtest"

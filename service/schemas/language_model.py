@@ -16,7 +16,9 @@ class NextWordRequest(ModelRequest):
         json_schema_extra={"examples": [{"text": "the new york stock", "top_k": 5}]},
     )
 
-    text: str = Field(min_length=1, max_length=MAX_CONTEXT_CHARS, description="the context; normalized as PTB was")
+    text: str = Field(
+        min_length=1, max_length=MAX_CONTEXT_CHARS, description="the context; normalized as PTB was"
+    )
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="how many next words to return")
 
 
@@ -38,13 +40,25 @@ class GenerateRequest(ModelRequest):
         extra="forbid",
         strict=True,  # JSON types as sent: "5" is not a number, "yes" not a boolean
         json_schema_extra={
-            "examples": [{"prompt": "the company said", "max_new_tokens": 20, "temperature": 0.8, "top_k": 40, "seed": 7}]
+            "examples": [
+                {
+                    "prompt": "the company said",
+                    "max_new_tokens": 20,
+                    "temperature": 0.8,
+                    "top_k": 40,
+                    "seed": 7,
+                }
+            ]
         },
     )
 
-    prompt: str = Field("", max_length=MAX_CONTEXT_CHARS, description="text to continue; empty starts a new sentence")
+    prompt: str = Field(
+        "", max_length=MAX_CONTEXT_CHARS, description="text to continue; empty starts a new sentence"
+    )
     max_new_tokens: int = Field(20, ge=1, le=200, description="tokens to generate; <eos> counts as one")
-    temperature: float = Field(1.0, ge=0, le=5, allow_inf_nan=False, description="0 is greedy; otherwise 0 < t <= 5")
+    temperature: float = Field(
+        1.0, ge=0, le=5, allow_inf_nan=False, description="0 is greedy; otherwise 0 < t <= 5"
+    )
     top_k: int = Field(0, ge=0, le=10_000, description="sample among the k likeliest words; 0 means no cut")
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="same seed, same text; random when absent")
     stream: bool = Field(False, description="answer as server-sent events, one per token")

@@ -1,4 +1,5 @@
-"""The Open Inference Protocol's (KServe v2) JSON shapes: server and model metadata, infer request and response.
+"""The Open Inference Protocol's (KServe v2) JSON shapes: server and model metadata, infer request and
+response.
 
 Field names and meanings are the protocol's; what each task's tensors mean is in service/oip.py.
 """
@@ -29,7 +30,9 @@ class ModelMetadata(BaseModel):
     platform: str
     inputs: list[TensorMetadata]
     outputs: list[TensorMetadata]
-    parameters: dict[str, Any] = Field(default_factory=dict, description="the request parameters this model takes")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="the request parameters this model takes"
+    )
 
 
 class ServerLiveness(BaseModel):
@@ -52,7 +55,8 @@ class RequestInput(BaseModel):
     shape: list[int] = Field(max_length=4)
     datatype: Datatype
     parameters: dict[str, Any] | None = None
-    # Nested lists or the flat row-major list, as the protocol allows; checked against `shape` in service/oip.py.
+    # Nested lists or the flat row-major list, as the protocol allows; checked against `shape` in
+    # service/oip.py.
     data: list[Any]
 
 
@@ -65,14 +69,18 @@ class RequestOutput(BaseModel):
 
 class InferRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"id": "42", "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a wonderful film"]}]}
+        {"id": "42", "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a wonderful "
+            "film"]}]}
     ]})  # fmt: skip
 
     id: str | None = Field(None, max_length=256, description="echoed in the response")
-    # Not in the protocol's request, but KServe's Python client sends them; when present they must match the path.
+    # Not in the protocol's request, but KServe's Python client sends them; when present they must match the
+    # path.
     model_name: str | None = Field(None, max_length=100, description="the model of the path, if sent")
     model_version: str | None = Field(None, max_length=100, description="the version of the path, if sent")
-    parameters: dict[str, Any] | None = Field(None, description="the model's request parameters (GET the model's metadata)")
+    parameters: dict[str, Any] | None = Field(
+        None, description="the model's request parameters (GET the model's metadata)"
+    )
     inputs: list[RequestInput] = Field(min_length=1, max_length=MAX_TENSORS)
     outputs: list[RequestOutput] | None = Field(
         None, max_length=MAX_TENSORS, description="the outputs to return; all when absent"

@@ -18,7 +18,9 @@ class SentimentRequest(ModelRequest):
     )
 
     texts: list[Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]] = Field(
-        min_length=1, max_length=MAX_TEXTS, description=f"1 to {MAX_TEXTS} texts of 1 to {MAX_TEXT_CHARS:,} characters"
+        min_length=1,
+        max_length=MAX_TEXTS,
+        description=f"1 to {MAX_TEXTS} texts of 1 to {MAX_TEXT_CHARS:,} characters",
     )
 
 
@@ -27,7 +29,9 @@ class SentimentResult(BaseModel):
     score: float = Field(description="the probability of `label`")
     probabilities: dict[str, float] = Field(description="every class's probability")
     truncated: bool = Field(description="whether the text was cut to the model's max_length tokens")
-    known_words: int = Field(description="tokens fed (words and punctuation marks) that the model's vocabulary has")
+    known_words: int = Field(
+        description="tokens fed (words and punctuation marks) that the model's vocabulary has"
+    )
 
 
 class SentimentResponse(BaseModel):

@@ -12,28 +12,40 @@ STRICT = ConfigDict(extra="forbid", strict=True)  # JSON types as sent, as every
 class SessionStartRequest(ModelRequest):
     model_config = ConfigDict(**STRICT, json_schema_extra={"examples": [{"prompt": "the company said"}]})
 
-    prompt: str = Field("", max_length=MAX_CONTEXT_CHARS, description="text to feed first; empty starts a new sentence")
+    prompt: str = Field(
+        "", max_length=MAX_CONTEXT_CHARS, description="text to feed first; empty starts a new sentence"
+    )
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="how many next words to return")
 
 
 class SessionAppendRequest(BaseModel):
     model_config = ConfigDict(**STRICT, json_schema_extra={"examples": [{"text": "it expects"}]})
 
-    text: str = Field(min_length=1, max_length=MAX_CONTEXT_CHARS, description="text to feed, normalized as PTB was")
+    text: str = Field(
+        min_length=1, max_length=MAX_CONTEXT_CHARS, description="text to feed, normalized as PTB was"
+    )
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="how many next words to return")
 
 
 class StateAppendRequest(SessionAppendRequest):
-    model_config = ConfigDict(**STRICT, json_schema_extra={"examples": [{"state": "<a state token>", "text": "it expects"}]})
+    model_config = ConfigDict(
+        **STRICT, json_schema_extra={"examples": [{"state": "<a state token>", "text": "it expects"}]}
+    )
 
-    state: str = Field(min_length=1, max_length=MAX_STATE_CHARS, description="a state token from an earlier answer")
+    state: str = Field(
+        min_length=1, max_length=MAX_STATE_CHARS, description="a state token from an earlier answer"
+    )
 
 
 class SessionGenerateRequest(BaseModel):
-    model_config = ConfigDict(**STRICT, json_schema_extra={"examples": [{"max_new_tokens": 10, "seed": 7, "commit": False}]})
+    model_config = ConfigDict(
+        **STRICT, json_schema_extra={"examples": [{"max_new_tokens": 10, "seed": 7, "commit": False}]}
+    )
 
     max_new_tokens: int = Field(20, ge=1, le=200, description="tokens to generate; <eos> counts as one")
-    temperature: float = Field(1.0, ge=0, le=5, allow_inf_nan=False, description="0 is greedy; otherwise 0 < t <= 5")
+    temperature: float = Field(
+        1.0, ge=0, le=5, allow_inf_nan=False, description="0 is greedy; otherwise 0 < t <= 5"
+    )
     top_k: int = Field(0, ge=0, le=10_000, description="sample among the k likeliest words; 0 means no cut")
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="same seed, same text; random when absent")
     stream: bool = Field(False, description="answer as server-sent events, one per token, as /v1/generate")
@@ -41,9 +53,13 @@ class SessionGenerateRequest(BaseModel):
 
 
 class StateGenerateRequest(SessionGenerateRequest):
-    model_config = ConfigDict(**STRICT, json_schema_extra={"examples": [{"state": "<a state token>", "max_new_tokens": 10}]})
+    model_config = ConfigDict(
+        **STRICT, json_schema_extra={"examples": [{"state": "<a state token>", "max_new_tokens": 10}]}
+    )
 
-    state: str = Field(min_length=1, max_length=MAX_STATE_CHARS, description="a state token from an earlier answer")
+    state: str = Field(
+        min_length=1, max_length=MAX_STATE_CHARS, description="a state token from an earlier answer"
+    )
 
 
 class SessionInfo(BaseModel):
@@ -51,14 +67,20 @@ class SessionInfo(BaseModel):
     model: str
     version: str
     token_count: int = Field(description="words fed so far (and generated tokens committed)")
-    perplexity: float | None = Field(description="of everything fed so far, as /v1/perplexity without its closing <eos>")
+    perplexity: float | None = Field(
+        description="of everything fed so far, as /v1/perplexity without its closing <eos>"
+    )
     expires_at: float = Field(description="Unix time at which the session (or its state token) expires")
 
 
 class SessionAnswer(SessionInfo):
-    predictions: list[WordProbability] = Field(description="the likeliest next words, <unk> and <eos> left out")
+    predictions: list[WordProbability] = Field(
+        description="the likeliest next words, <unk> and <eos> left out"
+    )
     unknown_words: list[str] = Field(description="words of this call outside the vocabulary (fed as <unk>)")
-    state: str | None = Field(description="a signed token of the state after this call; null when tokens are off")
+    state: str | None = Field(
+        description="a signed token of the state after this call; null when tokens are off"
+    )
 
 
 class SessionGenerateAnswer(SessionInfo):
@@ -66,4 +88,6 @@ class SessionGenerateAnswer(SessionInfo):
     tokens: list[str]
     seed: int
     committed: bool
-    state: str | None = Field(description="a signed token of the session's state after this call; null when tokens are off")
+    state: str | None = Field(
+        description="a signed token of the session's state after this call; null when tokens are off"
+    )

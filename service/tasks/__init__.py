@@ -16,7 +16,8 @@ from service.tasks.sentiment import SentimentPredictor, SentimentRunner
 SERVED_TASKS: dict[str, ServedTask] = {
     "sentiment": ServedTask(SentimentRunner, (SentimentPredictor,)),
     "language-model": ServedTask(
-        LanguageModelRunner, (NextWordPredictor, PerplexityPredictor, GenerationPredictor, SessionStepPredictor)
+        LanguageModelRunner,
+        (NextWordPredictor, PerplexityPredictor, GenerationPredictor, SessionStepPredictor),
     ),
     "forecast": ServedTask(ForecastRunner, (ForecastPredictor,)),
 }

@@ -51,7 +51,9 @@ class ForecastRunner(ModelRunner[PreparedHistory, ForecastOutput]):
         horizon = max(item.horizon for item in items)
         windows = torch.stack([item.window for item in items]).to(self.device)  # (B, context, features)
         with torch.inference_mode():
-            forecasts, scales = forecast_values(self.network, windows, horizon, self.min_scale)  # (B, horizon), (B,)
+            forecasts, scales = forecast_values(
+                self.network, windows, horizon, self.min_scale
+            )  # (B, horizon), (B,)
             forecasts, scales = forecasts.float().cpu(), scales.float().cpu()
         return [
             ForecastOutput(forecast=forecasts[index, : item.horizon].tolist(), scale=float(scales[index]))
@@ -63,17 +65,23 @@ class ForecastRunner(ModelRunner[PreparedHistory, ForecastOutput]):
         return ("forecast", float(item.horizon if self.io.multi_step == "recursive" else 1))
 
     def warmup(self) -> None:
-        request = ForecastRequest(history=self._example_history(), horizon=self.io.max_horizon, method="network")
+        request = ForecastRequest(
+            history=self._example_history(), horizon=self.io.max_horizon, method="network"
+        )
         [output] = self.forward(ForecastPredictor(self).preprocess(request).items)
         self.require_finite(torch.tensor([*output.forecast, output.scale]))
-        seasons = 100 + 10 * np.sin(2 * np.pi * np.arange(48) / 12)  # four seasons of 12, whatever the context
+        seasons = 100 + 10 * np.sin(
+            2 * np.pi * np.arange(48) / 12
+        )  # four seasons of 12, whatever the context
         for method in self.io.methods:  # statsforecast builds some of its state on the first fit
             if is_statistical(method):
                 statistical_forecast(method, seasons, self.io.max_horizon, 12, [0.1, 0.9])
 
     def _example_history(self) -> list[float | list[float]]:
         """A seasonal wave around 100 with a period of 12 rows; one column per feature."""
-        values = [round(100 + 10 * math.sin(2 * math.pi * step / 12), 2) for step in range(self.io.context_length)]
+        values = [
+            round(100 + 10 * math.sin(2 * math.pi * step / 12), 2) for step in range(self.io.context_length)
+        ]
         if len(self.io.features) == 1:
             return list(values)
         return [[value + feature for feature in range(len(self.io.features))] for value in values]
@@ -95,7 +103,9 @@ class PreparedForecast(Prepared[PreparedHistory]):
     target: npt.NDArray[np.float64]  # (T,): the target column of the history
     season: int
     candidates: list[ForecastMethod]
-    origins: list[int]  # backtest origins, newest first: each candidate forecasts target[origin:origin + horizon]
+    origins: list[
+        int
+    ]  # backtest origins, newest first: each candidate forecasts target[origin:origin + horizon]
     ends: list[int]  # the history end of each item's window
 
 
@@ -118,21 +128,33 @@ class ForecastPredictor(Predictor[ForecastRequest, PreparedForecast, ForecastOut
         width = len(first) if isinstance(first, list) else 1
         if width != len(features):
             expected = (
-                "numbers (one feature)" if len(features) == 1 else f"rows of {len(features)} values ({', '.join(features)})"
+                "numbers (one feature)"
+                if len(features) == 1
+                else f"rows of {len(features)} values ({', '.join(features)})"
             )
             raise InvalidInput(
                 f"model {self.card.name!r} takes {expected}; got {width} value(s) per row",
-                [ErrorDetail(loc=["body", "history"], msg=f"expected {len(features)} feature(s) per row: {features}")],
+                [
+                    ErrorDetail(
+                        loc=["body", "history"],
+                        msg=f"expected {len(features)} feature(s) per row: {features}",
+                    )
+                ],
             )
         shortest = self.io.shortest_history
         if len(history) < shortest:
             raise InvalidInput(
                 f"history has {len(history)} rows; model {self.card.name!r} needs at least {shortest}",
-                [ErrorDetail(loc=["body", "history"], msg=f"at least {shortest} rows (the model's min_history)")],
+                [
+                    ErrorDetail(
+                        loc=["body", "history"], msg=f"at least {shortest} rows (the model's min_history)"
+                    )
+                ],
             )
         if request.horizon > self.io.max_horizon:
             raise InvalidInput(
-                f"horizon {request.horizon} is beyond model {self.card.name!r}'s max_horizon {self.io.max_horizon}",
+                f"horizon {request.horizon} is beyond model {self.card.name!r}'s max_horizon "
+                f"{self.io.max_horizon}",
                 [ErrorDetail(loc=["body", "horizon"], msg=f"at most {self.io.max_horizon}")],
             )
         unknown = [
@@ -141,21 +163,31 @@ class ForecastPredictor(Predictor[ForecastRequest, PreparedForecast, ForecastOut
             if level not in self.offsets
         ]
         if unknown:
-            raise InvalidInput(f"model {self.card.name!r} offers the quantiles {sorted(self.offsets)} only", unknown)
+            raise InvalidInput(
+                f"model {self.card.name!r} offers the quantiles {sorted(self.offsets)} only", unknown
+            )
         if request.method != "auto" and request.method not in self.io.methods:
             raise InvalidInput(
                 f"model {self.card.name!r} forecasts by {self.io.methods} (or auto); not {request.method!r}",
                 [ErrorDetail(loc=["body", "method"], msg=f"one of auto, {', '.join(self.io.methods)}")],
             )
-        rows = np.array([row if isinstance(row, list) else [row] for row in history], dtype=np.float64)  # (T, F)
+        rows = np.array(
+            [row if isinstance(row, list) else [row] for row in history], dtype=np.float64
+        )  # (T, F)
         if float(np.abs(rows).max()) > MAX_MAGNITUDE:
             raise InvalidInput(
-                f"history values must lie within ±{MAX_MAGNITUDE:.0e}: model {self.card.name!r} computes in float32",
-                [ErrorDetail(loc=["body", "history"], msg=f"a value fed to the model exceeds ±{MAX_MAGNITUDE:.0e}")],
+                f"history values must lie within ±{MAX_MAGNITUDE:.0e}: model {self.card.name!r} computes in "
+                f"float32",
+                [
+                    ErrorDetail(
+                        loc=["body", "history"], msg=f"a value fed to the model exceeds ±{MAX_MAGNITUDE:.0e}"
+                    )
+                ],
             )
         target = rows[:, features.index(self.io.target)]
         candidates, origins = plan(self.io.methods, request.method, len(rows), request.horizon, shortest)
-        # The whole history's window always goes through the batcher (a statistical answer waits its turn there
+        # The whole history's window always goes through the batcher (a statistical answer waits its turn
+        # there
         # too, so queue limits and deadlines hold for every request); the backtest windows where the network
         # is a candidate, alone or in the combination.
         uses_network = bool({"network", "combination"} & set(candidates))
@@ -179,14 +211,20 @@ class ForecastPredictor(Predictor[ForecastRequest, PreparedForecast, ForecastOut
         def network(end: int, quantiles: list[float]) -> Forecast:  # NetworkForecast
             output = by_end[end]
             forecast, scale = np.array([output.forecast]), np.array([output.scale])  # (1, horizon), (1,)
-            return forecast[0], {level: interval(forecast, scale, self.offsets[level])[0] for level in quantiles}
+            return forecast[0], {
+                level: interval(forecast, scale, self.offsets[level])[0] for level in quantiles
+            }
 
         try:
-            choice = choose(prepared.candidates, target, prepared.origins, horizon, season, request.quantiles, network)
+            choice = choose(
+                prepared.candidates, target, prepared.origins, horizon, season, request.quantiles, network
+            )
         except FitError as error:  # the last hope failed: named in the request, or no backtested method fits
             raise InvalidInput(str(error), [ErrorDetail(loc=["body", "method"], msg=str(error))]) from error
         point, bounds = choice.point, choice.bounds
-        if not (np.isfinite(point).all() and all(np.isfinite(bound).all() for bound in bounds.values())):  # the network
+        if not (
+            np.isfinite(point).all() and all(np.isfinite(bound).all() for bound in bounds.values())
+        ):  # the network
             raise InvalidInput(
                 f"model {self.card.name!r} gives no finite forecast for this history",
                 [ErrorDetail(loc=["body", "history"], msg="the forecast is not finite; rescale the values")],
@@ -199,5 +237,7 @@ class ForecastPredictor(Predictor[ForecastRequest, PreparedForecast, ForecastOut
             quantiles={str(level): bounds[level].tolist() for level in request.quantiles},
             method=choice.method,
             season=season,
-            backtest_mae={method: round(float(np.mean(np.abs(error))), 6) for method, error in choice.errors.items()},
+            backtest_mae={
+                method: round(float(np.mean(np.abs(error))), 6) for method, error in choice.errors.items()
+            },
         )

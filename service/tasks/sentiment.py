@@ -22,7 +22,8 @@ from service.runtime.contract import (
 from service.schemas.sentiment import SentimentRequest, SentimentResponse, SentimentResult
 
 Probabilities = list[float]  # one per class, in the card's label order
-# Padded lengths are rounded up to this: 64 lengths up to 512 tokens instead of 512, so oneDNN's primitive cache
+# Padded lengths are rounded up to this: 64 lengths up to 512 tokens instead of 512, so oneDNN's primitive
+# cache
 # keeps its LSTM kernels (measured at c=1: a miss per new length cost about 0.5 ms of CPU a review).
 SHAPE_MULTIPLE = 8
 
@@ -63,9 +64,13 @@ class SentimentRunner(ModelRunner[ReviewText, SentimentOutput]):
         self.network = typed_network(artifact, SentimentClassifier).to(device)
         pad_id = self.tokenizer.token_to_id(self.io.pad_token)
         if pad_id is None:
-            raise ArtifactError(self.card.name, f"io.pad_token {self.io.pad_token!r} is not in tokenizer.json")
+            raise ArtifactError(
+                self.card.name, f"io.pad_token {self.io.pad_token!r} is not in tokenizer.json"
+            )
         self.pad_id: int = pad_id
-        self.unk_id = self.tokenizer.token_to_id(self.io.unk_token)  # None: the vocabulary has no unknown-word token
+        self.unk_id = self.tokenizer.token_to_id(
+            self.io.unk_token
+        )  # None: the vocabulary has no unknown-word token
 
     def forward(self, items: list[ReviewText]) -> list[SentimentOutput]:
         encoded = self.encode([item.text for item in items])
@@ -94,8 +99,11 @@ class SentimentRunner(ModelRunner[ReviewText, SentimentOutput]):
     def encode(self, texts: list[str]) -> list[PreparedText]:
         """Tokenize as in training and cut to max_length; count the tokens the vocabulary knows."""
         items = []
-        # encode_batch releases the GIL but hands the texts to a thread pool: for a lone text, encode is quicker.
-        encodings = self.tokenizer.encode_batch(texts) if len(texts) > 1 else [self.tokenizer.encode(texts[0])]
+        # encode_batch releases the GIL but hands the texts to a thread pool: for a lone text, encode is
+        # quicker.
+        encodings = (
+            self.tokenizer.encode_batch(texts) if len(texts) > 1 else [self.tokenizer.encode(texts[0])]
+        )
         for encoding in encodings:
             ids, truncated = truncate(encoding.ids, self.io.max_length, self.io.truncation)
             items.append(PreparedText(ids, truncated, sum(1 for token_id in ids if token_id != self.unk_id)))
@@ -106,10 +114,14 @@ class SentimentRunner(ModelRunner[ReviewText, SentimentOutput]):
 
     def warmup(self) -> None:
         vocabulary = self.tokenizer.get_vocab()
-        known = " ".join(sorted(vocabulary, key=vocabulary.__getitem__)[2:40])  # words the model knows, past the specials
+        known = " ".join(
+            sorted(vocabulary, key=vocabulary.__getitem__)[2:40]
+        )  # words the model knows, past the specials
         outputs = self.forward([ReviewText(known), ReviewText(f"{known} " * 12)])
         classes = len(self.io.labels)
-        self.require_finite(torch.tensor([output.probabilities or [float("nan")] * classes for output in outputs]))
+        self.require_finite(
+            torch.tensor([output.probabilities or [float("nan")] * classes for output in outputs])
+        )
 
     def example_request(self) -> dict[str, Any]:
         return {
@@ -118,7 +130,9 @@ class SentimentRunner(ModelRunner[ReviewText, SentimentOutput]):
         }
 
 
-class SentimentPredictor(Predictor[SentimentRequest, Prepared[ReviewText], SentimentOutput, SentimentResponse]):
+class SentimentPredictor(
+    Predictor[SentimentRequest, Prepared[ReviewText], SentimentOutput, SentimentResponse]
+):
     task = "sentiment"
 
     def __init__(self, runner: SentimentRunner) -> None:
@@ -139,12 +153,16 @@ class SentimentPredictor(Predictor[SentimentRequest, Prepared[ReviewText], Senti
         """A text with no token, or none the vocabulary knows, makes the request a 422 naming it."""
         empty = [index for index, output in enumerate(outputs) if not output.encoded.token_ids]
         if empty:
-            details = [ErrorDetail(loc=["body", "texts", index], msg="text is empty after normalization") for index in empty]
+            details = [
+                ErrorDetail(loc=["body", "texts", index], msg="text is empty after normalization")
+                for index in empty
+            ]
             raise InvalidInput("some texts have no words once markup and spaces are removed", details)
         unknown = [index for index, output in enumerate(outputs) if output.probabilities is None]
         if unknown:
             details = [
-                ErrorDetail(loc=["body", "texts", index], msg="no word of the text is in the vocabulary") for index in unknown
+                ErrorDetail(loc=["body", "texts", index], msg="no word of the text is in the vocabulary")
+                for index in unknown
             ]
             raise InvalidInput("some texts have no word the model knows, so it cannot judge them", details)
         results = [self.result(output.encoded, output.probabilities or []) for output in outputs]

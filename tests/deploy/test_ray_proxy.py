@@ -51,7 +51,9 @@ def post(proxy: FakeProxy, path: str) -> httpx.Response:
 def test_a_request_whose_replica_died_is_resent_with_its_body() -> None:
     proxy = FakeProxy(dies, answers)
     response = post(proxy, "/v1/sentiment")
-    assert response.status_code == 200 and response.content == b'echo:{"texts": ["great"]}' and proxy.calls == 2
+    assert (
+        response.status_code == 200 and response.content == b'echo:{"texts": ["great"]}' and proxy.calls == 2
+    )
 
 
 def test_two_failures_answer_a_retryable_503() -> None:

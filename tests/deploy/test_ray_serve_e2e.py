@@ -64,7 +64,8 @@ def ray_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayServe]:
     started = time.monotonic()
     log = (folder / "serve.log").open("wb")
     driver = subprocess.Popen(
-        [str(BIN / "serve"), "run", str(folder / "config.yaml")],  # starts a local Ray cluster, stops it on exit
+        # starts a local Ray cluster, stops it on exit
+        [str(BIN / "serve"), "run", str(folder / "config.yaml")],
         env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -115,7 +116,9 @@ def test_killing_a_replica_mid_load_loses_no_request(ray_serve: RayServe) -> Non
                     continue
                 codes[response.status_code] += 1
                 if response.status_code != 200:
-                    others.append(f"{response.status_code} {response.headers.get('retry-after')} {response.text[:120]}")
+                    others.append(
+                        f"{response.status_code} {response.headers.get('retry-after')} {response.text[:120]}"
+                    )
 
     clients = [threading.Thread(target=client_loop) for _ in range(4)]
     for thread in clients:
@@ -128,7 +131,9 @@ def test_killing_a_replica_mid_load_loses_no_request(ray_serve: RayServe) -> Non
     for thread in clients:
         thread.join()
     print(f"\nkilled replica process {victim} under load from 4 clients: {dict(codes)}")
-    assert codes[200] >= len(clients) and set(codes) == {200}, others  # every client got answers, and only 200s
+    assert codes[200] >= len(clients) and set(codes) == {200}, (
+        others
+    )  # every client got answers, and only 200s
     # As behind nginx, a replica killed between an answer's head and its body cuts that answer; at most one.
     assert len(others) <= 1, others
     # Serve replaces it; the replacement takes traffic once its models are loaded.

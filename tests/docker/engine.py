@@ -26,16 +26,25 @@ TRAIN_IMAGE = "rnnserve:train"
 
 
 def run(
-    command: list[str], timeout: float = 120, check: bool = True, cwd: Path | None = None, env: Mapping[str, str] | None = None
+    command: list[str],
+    timeout: float = 120,
+    check: bool = True,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
     if check and result.returncode != 0:
-        raise AssertionError(f"{shlex.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"{shlex.join(command)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
 def engine_answers() -> bool:
-    return shutil.which("docker") is not None and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    return (
+        shutil.which("docker") is not None
+        and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    )
 
 
 def docker(*args: str, timeout: float = 120, check: bool = True) -> str:
@@ -49,7 +58,9 @@ class Engine:
 
     @classmethod
     def from_environment(cls) -> "Engine":
-        build = shlex.split(os.environ.get("DOCKER_BUILD", "docker build")) + shlex.split(os.environ.get("DOCKER_BUILD_ARGS", ""))
+        build = shlex.split(os.environ.get("DOCKER_BUILD", "docker build")) + shlex.split(
+            os.environ.get("DOCKER_BUILD_ARGS", "")
+        )
         if "COMPOSE" in os.environ:
             compose = shlex.split(os.environ["COMPOSE"])
         elif subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
@@ -83,7 +94,9 @@ def wait_healthy(container: str, timeout: float = 120) -> float:
         if state.get("Health", {}).get("Status") == "healthy":
             return time.monotonic() - started
         assert state["Running"], f"container {container} stopped: {docker('logs', container, check=False)}"
-        assert time.monotonic() - started < timeout, f"container {container} not healthy in {timeout} s: {state}"
+        assert time.monotonic() - started < timeout, (
+            f"container {container} not healthy in {timeout} s: {state}"
+        )
         time.sleep(0.2)
 
 
@@ -98,8 +111,19 @@ class ComposeProject:
     def __call__(self, *args: str, timeout: float = 300, check: bool = True) -> str:
         # Only the variables given here: a key or port on the host must not leak into the project.
         keep = {key: value for key, value in os.environ.items() if not key.startswith("RNNSERVE_")}
-        command = [*self.engine.compose_command, "-p", self.name, "-f", str(REPO / "docker-compose.yml"), *args]
-        return str(run(command, timeout=timeout, check=check, cwd=REPO, env={**keep, **self.variables}).stdout.strip())
+        command = [
+            *self.engine.compose_command,
+            "-p",
+            self.name,
+            "-f",
+            str(REPO / "docker-compose.yml"),
+            *args,
+        ]
+        return str(
+            run(
+                command, timeout=timeout, check=check, cwd=REPO, env={**keep, **self.variables}
+            ).stdout.strip()
+        )
 
     def containers(self, service: str) -> list[str]:
         return [line for line in self("ps", "-q", service).splitlines() if line]
@@ -108,4 +132,15 @@ class ComposeProject:
         return f"{self.name}_default"
 
     def down(self) -> None:
-        self("--profile", "scale", "--profile", "train", "down", "-v", "--remove-orphans", "-t", "5", check=False)
+        self(
+            "--profile",
+            "scale",
+            "--profile",
+            "train",
+            "down",
+            "-v",
+            "--remove-orphans",
+            "-t",
+            "5",
+            check=False,
+        )

@@ -19,7 +19,15 @@ import pytest
 from tests.conftest import free_port, wait_until_ok
 from tests.docker.conftest import BuiltImages
 from tests.docker.dockerfile import REPO
-from tests.docker.engine import RUNTIME_IMAGE, ComposeProject, Engine, container_ip, docker, published_url, wait_healthy
+from tests.docker.engine import (
+    RUNTIME_IMAGE,
+    ComposeProject,
+    Engine,
+    container_ip,
+    docker,
+    published_url,
+    wait_healthy,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
@@ -28,7 +36,9 @@ REVIEW = {"texts": ["a wonderful film"]}
 
 def test_compose_up_serves_sentiment_with_no_key_set(engine: Engine, images: BuiltImages) -> None:
     port = free_port()
-    project = ComposeProject(engine, {"RNNSERVE_PORT": str(port)})  # RNNSERVE_API_KEY unset: compose passes ""
+    project = ComposeProject(
+        engine, {"RNNSERVE_PORT": str(port)}
+    )  # RNNSERVE_API_KEY unset: compose passes ""
     try:
         started = time.monotonic()
         project("up", "-d", "--no-build", "api")
@@ -51,7 +61,17 @@ class Balancer:
         return {container_ip(container) for container in self.project.containers("replica")}
 
     def scale(self, replicas: int) -> None:
-        self.project("--profile", "scale", "up", "-d", "--no-build", "--no-recreate", "--scale", f"replica={replicas}", "lb")
+        self.project(
+            "--profile",
+            "scale",
+            "up",
+            "-d",
+            "--no-build",
+            "--no-recreate",
+            "--scale",
+            f"replica={replicas}",
+            "lb",
+        )
 
 
 def tried_upstreams(response: httpx.Response) -> list[str]:
@@ -62,7 +82,9 @@ def tried_upstreams(response: httpx.Response) -> list[str]:
 def post_reviews(url: str, count: int) -> list[httpx.Response]:
     with httpx.Client(timeout=30) as client:
         responses = [client.post(f"{url}/v1/sentiment", json=REVIEW) for _ in range(count)]
-    assert [response.status_code for response in responses] == [200] * count, [r.text for r in responses if r.status_code != 200]
+    assert [response.status_code for response in responses] == [200] * count, [
+        r.text for r in responses if r.status_code != 200
+    ]
     return responses
 
 
@@ -70,7 +92,9 @@ def post_reviews(url: str, count: int) -> list[httpx.Response]:
 def balancer(engine: Engine, images: BuiltImages) -> Iterator[Balancer]:
     """The `scale` profile with 2 replicas: nginx on a free host port."""
     port = free_port()
-    project = ComposeProject(engine, {"RNNSERVE_LB_PORT": str(port), "RNNSERVE_SESSION_KEY": "e2e-session-key"})
+    project = ComposeProject(
+        engine, {"RNNSERVE_LB_PORT": str(port), "RNNSERVE_SESSION_KEY": "e2e-session-key"}
+    )
     try:
         started = time.monotonic()
         project("--profile", "scale", "up", "-d", "--no-build", "--scale", "replica=2", "lb")
@@ -129,7 +153,8 @@ def test_killing_a_replica_loses_no_request(balancer: Balancer) -> None:
     for thread in clients:
         thread.join()
     print(
-        f"\nkilled one replica under load from 4 clients: {dict(codes)}, resent after a failed try: {dict(retried)}, cut: {cut}"
+        f"\nkilled one replica under load from 4 clients: {dict(codes)}, resent after a failed try: "
+        f"{dict(retried)}, cut: {cut}"
     )
     assert set(codes) == {200}, codes  # no 502 or 503 reaches a client
     # A replica killed between writing a response's head and its body cuts that one response: nginx has
@@ -137,7 +162,9 @@ def test_killing_a_replica_loses_no_request(balancer: Balancer) -> None:
     assert len(cut) <= 1, cut
     # A moment later the dead address has left the DNS answer: nothing is sent there any more.
     time.sleep(1.5)
-    assert victim_address not in {address for response in post_reviews(balancer.url, 20) for address in tried_upstreams(response)}
+    assert victim_address not in {
+        address for response in post_reviews(balancer.url, 20) for address in tried_upstreams(response)
+    }
 
 
 def test_a_state_token_continues_on_whichever_replica_answers(balancer: Balancer) -> None:
@@ -166,7 +193,9 @@ def test_a_state_token_continues_on_whichever_replica_answers(balancer: Balancer
             assert response.status_code == 200, response.text
             token = response.json()["state"]
             upstreams.append(tried_upstreams(response)[-1])
-        whole = client.post(f"{balancer.url}/v1/next-word", json={"text": " ".join(words)}).json()["predictions"]
+        whole = client.post(f"{balancer.url}/v1/next-word", json={"text": " ".join(words)}).json()[
+            "predictions"
+        ]
     assert len(set(upstreams)) >= 2, upstreams
     continued = response.json()["predictions"]
     assert [p["word"] for p in continued] == [p["word"] for p in whole]
@@ -182,9 +211,18 @@ def test_replica_answering_503_is_skipped_for_posts(balancer: Balancer, tmp_path
         path.chmod(0o755)
     (broken / "sentiment" / "card.json").chmod(0o644)
     failing = docker(
-        "run", "-d", "--network", balancer.project.network(), "--network-alias", "replica",
-        "-p", "127.0.0.1::8000", "-v", f"{broken}:/app/artifacts:ro", RUNTIME_IMAGE,
-    )  # fmt: skip
+        "run",
+        "-d",
+        "--network",
+        balancer.project.network(),
+        "--network-alias",
+        "replica",
+        "-p",
+        "127.0.0.1::8000",
+        "-v",
+        f"{broken}:/app/artifacts:ro",
+        RUNTIME_IMAGE,
+    )
     try:
         url, deadline = published_url(failing), time.monotonic() + 60
         while True:
@@ -199,13 +237,18 @@ def test_replica_answering_503_is_skipped_for_posts(balancer: Balancer, tmp_path
         time.sleep(1.5)  # nginx's next lookup of `replica` includes it
         responses = post_reviews(balancer.url, 30)  # every one 200
         skipped = [response for response in responses if address in tried_upstreams(response)[:-1]]
-        print(f"\na replica answering 503: {len(skipped)} of {len(responses)} POSTs tried it first, all answered 200")
+        print(
+            f"\na replica answering 503: {len(skipped)} of {len(responses)} POSTs tried it first, all "
+            f"answered 200"
+        )
         assert skipped and all(tried_upstreams(response)[-1] != address for response in responses)
     finally:
         docker("rm", "-f", failing, check=False)
 
 
-def test_train_profile_writes_an_artifact_that_the_api_serves(engine: Engine, images: BuiltImages, tmp_path: Path) -> None:
+def test_train_profile_writes_an_artifact_that_the_api_serves(
+    engine: Engine, images: BuiltImages, tmp_path: Path
+) -> None:
     artifacts, data = tmp_path / "artifacts", tmp_path / "data"
     artifacts.mkdir()
     data.mkdir()
@@ -221,10 +264,30 @@ def test_train_profile_writes_an_artifact_that_the_api_serves(engine: Engine, im
     project = ComposeProject(engine, {**variables, "RNNSERVE_UID": str(uid), "RNNSERVE_GID": str(gid)})
     try:
         project(
-            "--profile", "train", "run", "--rm", "-T", "train", "forecast", "--preset", "sine", "--epochs", "1",
-            "--steps-per-epoch", "3", "--rollout-start", "5", "--rollout-max", "5", "--batch-size", "8",
-            "--out", "/app/artifacts/sine-e2e", "--name", "sine-e2e",
-        )  # fmt: skip
+            "--profile",
+            "train",
+            "run",
+            "--rm",
+            "-T",
+            "train",
+            "forecast",
+            "--preset",
+            "sine",
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "3",
+            "--rollout-start",
+            "5",
+            "--rollout-max",
+            "5",
+            "--batch-size",
+            "8",
+            "--out",
+            "/app/artifacts/sine-e2e",
+            "--name",
+            "sine-e2e",
+        )
         card = json.loads((artifacts / "sine-e2e" / "card.json").read_text())
         assert (artifacts / "sine-e2e" / "weights.safetensors").stat().st_uid == uid
         project("up", "-d", "--no-build", "api")
@@ -232,7 +295,9 @@ def test_train_profile_writes_an_artifact_that_the_api_serves(engine: Engine, im
         wait_healthy(api)
         history = [math.sin(0.3 * step) for step in range(card["io"]["context_length"])]
         response = httpx.post(
-            f"http://127.0.0.1:{port}/v1/forecast", json={"model": "sine-e2e", "history": history, "horizon": 20}, timeout=30
+            f"http://127.0.0.1:{port}/v1/forecast",
+            json={"model": "sine-e2e", "history": history, "horizon": 20},
+            timeout=30,
         )
         assert response.status_code == 200, response.text
         assert response.json()["model"] == "sine-e2e" and len(response.json()["forecast"]) == 20

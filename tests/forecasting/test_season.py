@@ -34,7 +34,17 @@ def test_a_season_must_fit_twice_in_the_history() -> None:
 def test_padding_repeats_the_first_season_backwards() -> None:
     rows = np.array([[1.0], [2.0], [3.0], [4.0], [5.0]])
     padded = pad_to(rows, 9, season=2)
-    assert padded[:, 0].tolist() == [1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 3.0, 4.0, 5.0]  # each copies the row 2 later
+    assert padded[:, 0].tolist() == [
+        1.0,
+        2.0,
+        1.0,
+        2.0,
+        1.0,
+        2.0,
+        3.0,
+        4.0,
+        5.0,
+    ]  # each copies the row 2 later
     assert pad_to(rows, 7, season=1)[:, 0].tolist() == [1.0, 1.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     assert pad_to(rows, 3, season=2) is rows  # long enough: untouched
     with pytest.raises(ValueError, match="cannot pad"):

@@ -78,7 +78,8 @@ def test_weights_that_do_not_match_the_card_are_named(artifact_dir: Path) -> Non
     card = json.loads((artifact_dir / "card.json").read_text())
     edit_card(artifact_dir, arch={**card["arch"], "hidden_size": 16})
     with pytest.raises(
-        ArtifactError, match=r"'sentiment': weights do not match the card: .*forward_layers.0.weight_hh_l0 has shape"
+        ArtifactError,
+        match=r"'sentiment': weights do not match the card: .*forward_layers.0.weight_hh_l0 has shape",
     ):
         load_artifact(artifact_dir)
 
@@ -120,7 +121,10 @@ def test_card_io_missing_or_wrong_fields_name_the_model_and_the_field(artifact_d
     card = json.loads((artifact_dir / "card.json").read_text())
     io = {key: value for key, value in card["io"].items() if key != "max_length"}
     edit_card(artifact_dir, io={**io, "truncation": "middle"})
-    with pytest.raises(ArtifactError, match=r"'sentiment': card.json is invalid: io.max_length: Field required; io.truncation"):
+    with pytest.raises(
+        ArtifactError,
+        match=r"'sentiment': card.json is invalid: io.max_length: Field required; io.truncation",
+    ):
         read_card(artifact_dir)
 
 

@@ -14,12 +14,15 @@ def test_windows_are_standardized_per_feature_and_flat_ones_use_the_floor() -> N
     normalized, center, scale = normalize_window(window, torch.tensor([1e-3, 0.5]))
     assert normalized[0, :, 0].mean().item() == pytest.approx(0, abs=1e-6)
     assert normalized[0, :, 0].std(unbiased=False).item() == pytest.approx(1, abs=1e-5)
-    assert center.tolist() == [[4.5, 5.0]] and scale[0, 1].item() == 0.5  # a constant feature is divided by its floor
+    assert (
+        center.tolist() == [[4.5, 5.0]] and scale[0, 1].item() == 0.5
+    )  # a constant feature is divided by its floor
     assert torch.all(normalized[0, :, 1] == 0)
 
 
 def test_direct_head_emits_the_asked_steps() -> None:
-    # The horizon is checked against the card once, by the predictor (tests/service/test_forecast_route.py), not here.
+    # The horizon is checked against the card once, by the predictor (tests/service/test_forecast_route.py),
+    # not here.
     model = tiny()
     assert model(torch.randn(3, 12, 1), 4).shape == (3, 4)
     assert model(torch.randn(3, 12, 1), 6).shape == (3, 6)

@@ -5,7 +5,9 @@ from models.language_model import LanguageModel, LanguageModelConfig
 
 def test_last_only_gives_the_last_steps_logits_and_the_same_state() -> None:
     torch.manual_seed(0)
-    model = LanguageModel(LanguageModelConfig(vocab_size=40, embedding_dim=8, hidden_size=8, dropout=0.0)).eval()
+    model = LanguageModel(
+        LanguageModelConfig(vocab_size=40, embedding_dim=8, hidden_size=8, dropout=0.0)
+    ).eval()
     token_ids = torch.randint(0, 40, (3, 7))
     with torch.inference_mode():
         full, full_state = model(token_ids)

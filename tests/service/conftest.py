@@ -30,7 +30,9 @@ def make_client(artifacts_dir: Path) -> Iterator[ClientFactory]:
     """Build an app with settings overrides and run its lifespan; waits for readiness unless told not to."""
 
     @contextmanager
-    def factory(ready: bool = True, raise_server_exceptions: bool = True, **overrides: Any) -> Iterator[TestClient]:
+    def factory(
+        ready: bool = True, raise_server_exceptions: bool = True, **overrides: Any
+    ) -> Iterator[TestClient]:
         settings = Settings(**{"artifacts_dir": artifacts_dir, **overrides})
         with TestClient(create_app(settings), raise_server_exceptions=raise_server_exceptions) as client:
             if ready:
@@ -57,7 +59,9 @@ def live_server(artifacts_dir: Path) -> Iterator[LiveServer]:
     """A real `python -m service` process on a loopback port serving the test artifacts."""
     port = free_port()
     env = {**os.environ, "RNNSERVE_ARTIFACTS_DIR": str(artifacts_dir), "HOST": "127.0.0.1", "PORT": str(port)}
-    process = subprocess.Popen([sys.executable, "-m", "service"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ok(f"{url}/readyz", 60, process)

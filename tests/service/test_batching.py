@@ -27,7 +27,9 @@ class RecordingModel:
         return [2 * item for item in items]
 
 
-async def with_batcher(model: RecordingModel, body, max_batch_size: int = 8, queue_size: int = 100, max_wait_s: float = 0.005):  # type: ignore[no-untyped-def]
+async def with_batcher(
+    model: RecordingModel, body, max_batch_size: int = 8, queue_size: int = 100, max_wait_s: float = 0.005
+):  # type: ignore[no-untyped-def]
     with ThreadPoolExecutor(max_workers=1) as executor:
         batcher = MicroBatcher("m", "cpu", model, executor, Metrics(), max_batch_size, max_wait_s, queue_size)
         batcher.start()
@@ -181,7 +183,9 @@ def test_a_request_that_cannot_start_before_its_deadline_is_refused_at_once() ->
         model.release.clear()
         blocker = asyncio.create_task(batcher.submit([1], far()))
         await asyncio.sleep(0.02)
-        backlog = [asyncio.create_task(batcher.submit([i], far())) for i in range(2, 12)]  # ~0.5 s of work queued
+        backlog = [
+            asyncio.create_task(batcher.submit([i], far())) for i in range(2, 12)
+        ]  # ~0.5 s of work queued
         await asyncio.sleep(0.02)
         began = time.monotonic()
         with pytest.raises(QueueFull) as refused:
@@ -209,7 +213,9 @@ def test_a_batch_taken_up_by_its_thread_after_the_deadline_never_runs() -> None:
 
     async def body() -> None:
         with ThreadPoolExecutor(max_workers=1) as executor:
-            batcher: MicroBatcher[int, int] = MicroBatcher("m", "cpu", model, executor, Metrics(), 8, 0.001, 100)
+            batcher: MicroBatcher[int, int] = MicroBatcher(
+                "m", "cpu", model, executor, Metrics(), 8, 0.001, 100
+            )
             batcher.start()
             busy = threading.Event()
             executor.submit(busy.wait, 5)  # the model's thread is held by something else

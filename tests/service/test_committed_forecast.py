@@ -26,14 +26,18 @@ def test_the_default_forecaster_is_univariate_and_records_its_bar(committed_clie
 
 
 def test_the_default_forecaster_carries_a_season_forward(committed_client: TestClient) -> None:
-    response = committed_client.post("/v1/forecast", json={"history": AIRLINE_1955_1958, "horizon": 12, "quantiles": [0.1, 0.9]})
+    response = committed_client.post(
+        "/v1/forecast", json={"history": AIRLINE_1955_1958, "horizon": 12, "quantiles": [0.1, 0.9]}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     forecast = body["forecast"]
     assert len(forecast) == 12 and all(math.isfinite(value) for value in forecast)
     # 1959's summer peak is above its winter trough, as every year before it.
     assert max(forecast[5:8]) > max(forecast[0:2]) + 50
-    assert all(low < high for low, high in zip(body["quantiles"]["0.1"], body["quantiles"]["0.9"], strict=True))
+    assert all(
+        low < high for low, high in zip(body["quantiles"]["0.1"], body["quantiles"]["0.9"], strict=True)
+    )
 
 
 def test_every_committed_forecaster_answers_its_example(committed_client: TestClient) -> None:
@@ -46,7 +50,9 @@ def test_every_committed_forecaster_answers_its_example(committed_client: TestCl
         assert len(response.json()["forecast"]) == example["horizon"]
 
 
-def test_the_default_forecaster_estimates_the_season_and_its_network_alone_carries_it(committed_client: TestClient) -> None:
+def test_the_default_forecaster_estimates_the_season_and_its_network_alone_carries_it(
+    committed_client: TestClient,
+) -> None:
     body = {"history": AIRLINE_1955_1958, "horizon": 12, "method": "network"}
     answer = committed_client.post("/v1/forecast", json=body).json()
     assert answer["method"] == "network" and answer["season"] == 12 and answer["backtest_mae"] == {}

@@ -1,4 +1,5 @@
-"""The committed artifacts served on CUDA: every route answers, batched equals single, CUDA agrees with the CPU.
+"""The committed artifacts served on CUDA: every route answers, batched equals single, CUDA agrees with the
+CPU.
 
 Marked `gpu`: skipped where CUDA is absent; `make test-gpu` runs them on a machine with an NVIDIA GPU.
 """
@@ -22,7 +23,11 @@ from tests.service.conftest import COMMITTED_ARTIFACTS, wait_until_ready
 
 pytestmark = pytest.mark.gpu
 CUDA, CPU = torch.device("cuda"), torch.device("cpu")
-REVIEWS = ["an absolute masterpiece, wonderful acting", "boring, awful, a waste of two hours", "it was fine " * 30]
+REVIEWS = [
+    "an absolute masterpiece, wonderful acting",
+    "boring, awful, a waste of two hours",
+    "it was fine " * 30,
+]
 CONTEXTS = ["the company said", "the new york stock", "mr. smith said it expects a loss"]
 
 
@@ -35,24 +40,33 @@ def cuda_client() -> Iterator[TestClient]:
 
 def test_every_committed_model_loads_on_cuda(cuda_client: TestClient) -> None:
     models = cuda_client.get("/v1/models").json()["models"]
-    assert {model["name"] for model in models} == {path.name for path in COMMITTED_ARTIFACTS.iterdir() if path.is_dir()}
+    assert {model["name"] for model in models} == {
+        path.name for path in COMMITTED_ARTIFACTS.iterdir() if path.is_dir()
+    }
     for model in models:
         assert model["status"] == "ready" and model["device"].startswith("cuda"), model
 
 
 def test_every_route_answers_on_cuda(cuda_client: TestClient) -> None:
     sentiment = cuda_client.post("/v1/sentiment", json={"texts": REVIEWS[:2]})
-    assert sentiment.status_code == 200 and [r["label"] for r in sentiment.json()["results"]] == ["positive", "negative"]
+    assert sentiment.status_code == 200 and [r["label"] for r in sentiment.json()["results"]] == [
+        "positive",
+        "negative",
+    ]
     next_word = cuda_client.post("/v1/next-word", json={"text": "the new york stock", "top_k": 3})
     assert next_word.status_code == 200 and next_word.json()["predictions"][0]["word"] == "exchange"
     perplexity = cuda_client.post("/v1/perplexity", json={"text": "the company said it expects a loss"})
     assert perplexity.status_code == 200 and 1 < perplexity.json()["perplexity"] < 1000
-    generated = cuda_client.post("/v1/generate", json={"prompt": "the company said", "max_new_tokens": 5, "seed": 7})
+    generated = cuda_client.post(
+        "/v1/generate", json={"prompt": "the company said", "max_new_tokens": 5, "seed": 7}
+    )
     assert generated.status_code == 200 and len(generated.json()["tokens"]) == 5
     with cuda_client.stream(
         "POST", "/v1/generate", json={"prompt": "the", "max_new_tokens": 3, "seed": 7, "stream": True}
     ) as stream:
-        events = [json.loads(line[len("data: ") :]) for line in stream.iter_lines() if line.startswith("data: ")]
+        events = [
+            json.loads(line[len("data: ") :]) for line in stream.iter_lines() if line.startswith("data: ")
+        ]
     assert len(events) == 3 and events[-1]["generated_text"]
     for name in ("forecast-univariate", "forecast-stocks", "forecast-sine"):
         example = cuda_client.get(f"/v1/models/{name}").json()["example_request"]
@@ -64,7 +78,10 @@ def test_every_route_answers_on_cuda(cuda_client: TestClient) -> None:
 
 def test_sentiment_batched_equals_single_and_the_cpu_on_cuda() -> None:
     artifact_dir = COMMITTED_ARTIFACTS / "sentiment"
-    on_cuda, on_cpu = SentimentRunner(load_artifact(artifact_dir), CUDA), SentimentRunner(load_artifact(artifact_dir), CPU)
+    on_cuda, on_cpu = (
+        SentimentRunner(load_artifact(artifact_dir), CUDA),
+        SentimentRunner(load_artifact(artifact_dir), CPU),
+    )
     items = SentimentPredictor(on_cuda).preprocess(SentimentRequest(texts=REVIEWS)).items
     batched = on_cuda.forward(items)
     for item, output in zip(items, batched, strict=True):
@@ -88,7 +105,9 @@ def test_language_model_batched_equals_single_and_the_cpu_on_cuda() -> None:
             assert [p for _, p in output.top] == pytest.approx([p for _, p in single.top], abs=1e-5)
             assert [p for _, p in output.top] == pytest.approx([p for _, p in cpu.top], abs=1e-4)
         else:
-            assert output.nll == pytest.approx(single.nll, abs=1e-4) and output.nll == pytest.approx(cpu.nll, rel=1e-4)
+            assert output.nll == pytest.approx(single.nll, abs=1e-4) and output.nll == pytest.approx(
+                cpu.nll, rel=1e-4
+            )
 
 
 @pytest.mark.parametrize("name", ["forecast-univariate", "forecast-stocks", "forecast-sine"])

@@ -11,12 +11,16 @@ from tests.service.conftest import LiveServer
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is absent: install Debian's chromium (.ci/run does) to render /docs"),
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="Chromium is absent: install Debian's chromium (.ci/run does) to render /docs",
+    ),
 ]
 
 
 def render(url: str, profile: Path) -> str:
-    """The page's DOM after its scripts ran; background networking is off, as on a machine with no internet."""
+    """The page's DOM after its scripts ran; background networking is off, as on a machine with no
+    internet."""
     assert CHROMIUM is not None
     flags = [
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.e2e
 async def send_then_terminate(server: LiveServer, count: int) -> tuple[list[int], float]:
     body = {"prompt": "the company said", "max_new_tokens": 200, "seed": 1}
     async with httpx.AsyncClient(timeout=60) as client:
-        requests = [asyncio.create_task(client.post(f"{server.url}/v1/generate", json=body)) for _ in range(count)]
+        requests = [
+            asyncio.create_task(client.post(f"{server.url}/v1/generate", json=body)) for _ in range(count)
+        ]
         await asyncio.sleep(0.5)  # every request is accepted and generating
         server.process.send_signal(signal.SIGTERM)
         terminated_at = time.monotonic()

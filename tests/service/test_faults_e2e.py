@@ -27,11 +27,20 @@ PTB_LIKE = "the company said it expects a loss of about $ N million in the third
 
 @contextmanager
 def serve(artifacts: Path, log: Path | None = None, **settings: str) -> Iterator[LiveServer]:
-    """`python -m service` on a free loopback port; its log goes to `log` (a file: a pipe nobody reads would fill)."""
+    """`python -m service` on a free loopback port; its log goes to `log` (a file: a pipe nobody reads would
+    fill)."""
     port = free_port()
-    env = {**os.environ, "RNNSERVE_ARTIFACTS_DIR": str(artifacts), "HOST": "127.0.0.1", "PORT": str(port), **settings}
+    env = {
+        **os.environ,
+        "RNNSERVE_ARTIFACTS_DIR": str(artifacts),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        **settings,
+    }
     stderr = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
-    process = subprocess.Popen([sys.executable, "-m", "service"], env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service"], env=env, stdout=subprocess.DEVNULL, stderr=stderr
+    )
     server = LiveServer(f"http://127.0.0.1:{port}", process)
     try:
         wait_until_ok(f"{server.url}/readyz", 90, process)
@@ -48,15 +57,20 @@ def events_of(text: str) -> list[dict[str, object]]:
     return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
 
 
-def test_a_drain_with_more_work_than_its_window_answers_every_request(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_drain_with_more_work_than_its_window_answers_every_request(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """30 generations and 10 streams of 200 tokens (several seconds of work) with a 1 s drain window."""
     body = {"prompt": "the company said", "max_new_tokens": 200, "seed": 1}
 
     async def run(server: LiveServer) -> tuple[list[httpx.Response], list[httpx.Response], float]:
         async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=100)) as client:
-            plain = [asyncio.create_task(client.post(f"{server.url}/v1/generate", json=body)) for _ in range(30)]
+            plain = [
+                asyncio.create_task(client.post(f"{server.url}/v1/generate", json=body)) for _ in range(30)
+            ]
             streams = [
-                asyncio.create_task(client.post(f"{server.url}/v1/generate", json={**body, "stream": True})) for _ in range(10)
+                asyncio.create_task(client.post(f"{server.url}/v1/generate", json={**body, "stream": True}))
+                for _ in range(10)
             ]
             await asyncio.sleep(1.0)  # every request is accepted and generating
             server.process.send_signal(signal.SIGTERM)
@@ -76,7 +90,9 @@ def test_a_drain_with_more_work_than_its_window_answers_every_request(capsys: py
         last = events_of(response.text)[-1]
         assert last.get("generated_text") or last["error"]["code"] == "draining", last  # type: ignore[index]
     assert exit_code in (0, -signal.SIGTERM) and exited_after < 1 + 3 + 5
-    drained = sum(r.status_code == 503 for r in plain) + sum("error" in events_of(r.text)[-1] for r in streams)
+    drained = sum(r.status_code == 503 for r in plain) + sum(
+        "error" in events_of(r.text)[-1] for r in streams
+    )
     with capsys.disabled():
         print(
             f"\ndrain: 40 in flight, window 1 s: {40 - drained} finished, {drained} answered draining, "
@@ -100,7 +116,9 @@ def test_abandoned_streams_stop_generating_and_the_server_carries_on() -> None:
         asyncio.run(abandon(server))
         time.sleep(1.0)
         metrics = httpx.get(f"{server.url}/metrics").text
-        depth = next(line for line in metrics.splitlines() if line.startswith('rnnserve_queue_depth{model="lm-ptb"}'))
+        depth = next(
+            line for line in metrics.splitlines() if line.startswith('rnnserve_queue_depth{model="lm-ptb"}')
+        )
         assert float(depth.split()[-1]) == 0
         answer = httpx.post(f"{server.url}/v1/next-word", json={"text": "the new york stock"}, timeout=10)
         assert answer.status_code == 200
@@ -114,17 +132,23 @@ def test_a_cheap_model_keeps_its_deadline_while_an_expensive_one_is_flooded() ->
     async def flood(server: LiveServer) -> tuple[list[int], httpx.Response, float, httpx.Response]:
         async with httpx.AsyncClient(timeout=120) as client:
             expensive = [
-                asyncio.create_task(client.post(f"{server.url}/v1/perplexity", json={"text": long_text[:19_000]}))
+                asyncio.create_task(
+                    client.post(f"{server.url}/v1/perplexity", json={"text": long_text[:19_000]})
+                )
                 for _ in range(5)
             ]
             await asyncio.sleep(0.5)  # the perplexity work has started
             began = time.monotonic()
-            cheap = await client.post(f"{server.url}/v1/forecast", json=history, headers={"X-Request-Timeout": "0.5"})
+            cheap = await client.post(
+                f"{server.url}/v1/forecast", json=history, headers={"X-Request-Timeout": "0.5"}
+            )
             cheap_seconds = time.monotonic() - began
             statuses = [response.status_code for response in await asyncio.gather(*expensive)]
             # After the long texts, short next-word requests are not refused on their account.
             next_word = await client.post(
-                f"{server.url}/v1/next-word", json={"text": "the company said"}, headers={"X-Request-Timeout": "2"}
+                f"{server.url}/v1/next-word",
+                json={"text": "the company said"},
+                headers={"X-Request-Timeout": "2"},
             )
             return statuses, cheap, cheap_seconds, next_word
 
@@ -135,12 +159,15 @@ def test_a_cheap_model_keeps_its_deadline_while_an_expensive_one_is_flooded() ->
 
 
 def read_reply(connection: socket.socket) -> str:
-    """One whole HTTP response: its head, then Content-Length bytes of body (they may come in several reads)."""
+    """One whole HTTP response: its head, then Content-Length bytes of body (they may come in several
+    reads)."""
     data = b""
     while b"\r\n\r\n" not in data:
         data += connection.recv(4096)
     head, _, body = data.partition(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    )
     while len(body) < length:
         body += connection.recv(4096)
     return (head + b"\r\n\r\n" + body).decode()
@@ -150,7 +177,10 @@ def test_a_stalled_body_is_cut_with_408_and_health_stays_prompt(artifacts_dir: P
     with serve(artifacts_dir, RNNSERVE_BODY_TIMEOUT_S="1") as server:
         port = int(server.url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as stalled:
-            head = "POST /v1/sentiment HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+            head = (
+                "POST /v1/sentiment HTTP/1.1\r\nHost: x\r\n"
+                "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+            )
             stalled.sendall(head.encode() + b'{"texts": ["gr')
             began = time.monotonic()
             assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
@@ -159,7 +189,9 @@ def test_a_stalled_body_is_cut_with_408_and_health_stays_prompt(artifacts_dir: P
         assert reply.startswith("HTTP/1.1 408") and '"code":"body_timeout"' in reply and waited < 5
 
 
-def test_broken_artifacts_beside_good_ones_are_failed_and_the_rest_serve(artifacts_dir: Path, tmp_path: Path) -> None:
+def test_broken_artifacts_beside_good_ones_are_failed_and_the_rest_serve(
+    artifacts_dir: Path, tmp_path: Path
+) -> None:
     for name in ("sentiment", "lm-ptb", "forecast-univariate"):
         shutil.copytree(artifacts_dir / name, tmp_path / name)
     shutil.copytree(artifacts_dir / "sentiment", tmp_path / "no-weights")
@@ -171,8 +203,14 @@ def test_broken_artifacts_beside_good_ones_are_failed_and_the_rest_serve(artifac
         (tmp_path / folder / "card.json").write_text(json.dumps({**card, "name": folder}))
     with serve(tmp_path) as server:
         models = {m["name"]: m for m in httpx.get(f"{server.url}/v1/models").json()["models"]}
-        assert models["no-weights"]["status"] == "failed" and "missing required file" in models["no-weights"]["reason"]
-        assert models["corrupt-weights"]["status"] == "failed" and "cannot be read" in models["corrupt-weights"]["reason"]
+        assert (
+            models["no-weights"]["status"] == "failed"
+            and "missing required file" in models["no-weights"]["reason"]
+        )
+        assert (
+            models["corrupt-weights"]["status"] == "failed"
+            and "cannot be read" in models["corrupt-weights"]["reason"]
+        )
         refused = httpx.post(f"{server.url}/v1/sentiment", json={"texts": ["great"], "model": "no-weights"})
         assert refused.status_code == 503 and refused.json()["error"]["code"] == "model_not_ready"
         assert httpx.post(f"{server.url}/v1/sentiment", json={"texts": ["great"]}).status_code == 200
@@ -183,7 +221,11 @@ def test_the_console_says_where_it_listens_and_when_it_is_ready(artifacts_dir: P
         httpx.get(f"{server.url}/healthz")
         server.process.send_signal(signal.SIGTERM)
         server.process.wait(timeout=30)
-    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines() if line.startswith("{")]
+    lines = [
+        json.loads(line)
+        for line in (tmp_path / "server.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
     messages = [line["message"] for line in lines]
     assert messages[0] == "listening" and lines[0]["url"] == server.url
     assert any(message.startswith("ready:") for message in messages)
@@ -192,13 +234,31 @@ def test_the_console_says_where_it_listens_and_when_it_is_ready(artifacts_dir: P
 
 def test_a_bad_setting_and_missing_data_are_one_line_each(tmp_path: Path) -> None:
     env = {**os.environ, "RNNSERVE_MAX_BATCH_SIZE": "0"}
-    bad = subprocess.run([sys.executable, "-m", "service"], env=env, capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "service"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode != 0 and bad.stderr.strip().splitlines() == [
         "rnnserve: bad setting: RNNSERVE_MAX_BATCH_SIZE: Input should be greater than or equal to 1"
     ]
     missing = subprocess.run(
-        [sys.executable, "-m", "training", "forecast", "--preset", "univariate", "--data", str(tmp_path / "nowhere"),
-         "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert missing.returncode != 0 and len(missing.stderr.strip().splitlines()) == 1 and "README" in missing.stderr
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "forecast",
+            "--preset",
+            "univariate",
+            "--data",
+            str(tmp_path / "nowhere"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (
+        missing.returncode != 0
+        and len(missing.stderr.strip().splitlines()) == 1
+        and "README" in missing.stderr
+    )

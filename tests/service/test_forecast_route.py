@@ -27,7 +27,11 @@ def test_forecast_returns_the_horizon_and_ordered_bounds(client: TestClient) -> 
     assert body["method"] == "network" and body["season"] == 12 and body["backtest_mae"] == {}
     assert set(body["quantiles"]) == {"0.1", "0.9", "0.5"}
     for low, mid, high, point in zip(
-        body["quantiles"]["0.1"], body["quantiles"]["0.5"], body["quantiles"]["0.9"], body["forecast"], strict=True
+        body["quantiles"]["0.1"],
+        body["quantiles"]["0.5"],
+        body["quantiles"]["0.9"],
+        body["forecast"],
+        strict=True,
     ):
         assert low < mid < high
         assert mid == pytest.approx(point)  # the tiny card's median offset is 0
@@ -43,9 +47,13 @@ def test_forecast_without_quantiles_returns_none(client: TestClient) -> None:
 
 def test_forecast_follows_the_series_level(client: TestClient) -> None:
     """Windows are normalized: shifting and scaling the history shifts and scales the forecast."""
-    base = client.post("/v1/forecast", json={"history": SEASONAL, "horizon": 4, "method": "network"}).json()["forecast"]
+    base = client.post("/v1/forecast", json={"history": SEASONAL, "horizon": 4, "method": "network"}).json()[
+        "forecast"
+    ]
     moved = [1000 + 3 * value for value in SEASONAL]
-    shifted = client.post("/v1/forecast", json={"history": moved, "horizon": 4, "method": "network"}).json()["forecast"]
+    shifted = client.post("/v1/forecast", json={"history": moved, "horizon": 4, "method": "network"}).json()[
+        "forecast"
+    ]
     assert shifted == pytest.approx([1000 + 3 * value for value in base], rel=1e-4)
 
 
@@ -53,28 +61,40 @@ def test_auto_backtests_every_method_and_answers_with_the_best(client: TestClien
     """A history that repeats exactly every 12 steps: seasonal naive has no backtest error, so it answers,
     and its forecast is the next season."""
     repeating = [100.0 + (t % 12) * 5 for t in range(60)]
-    body = client.post("/v1/forecast", json={"history": repeating, "horizon": 6, "quantiles": [0.1, 0.9]}).json()
+    body = client.post(
+        "/v1/forecast", json={"history": repeating, "horizon": 6, "quantiles": [0.1, 0.9]}
+    ).json()
     assert body["season"] == 12 and body["method"] == "seasonal_naive"
     assert set(body["backtest_mae"]) == {"network", "seasonal_naive", "ets", "theta", "combination"}
     assert body["backtest_mae"]["seasonal_naive"] == 0 < body["backtest_mae"]["network"]
     assert body["forecast"] == pytest.approx(repeating[:6])
-    assert body["quantiles"]["0.1"] == pytest.approx(repeating[:6]) == body["quantiles"]["0.9"]  # no error seen, no width
+    assert (
+        body["quantiles"]["0.1"] == pytest.approx(repeating[:6]) == body["quantiles"]["0.9"]
+    )  # no error seen, no width
 
 
 def test_a_named_method_answers_without_a_backtest(client: TestClient) -> None:
     rising = [float(t) + 3 * (t % 4) for t in range(40)]
     for method in ("network", "seasonal_naive", "ets", "theta", "combination"):
-        body = client.post("/v1/forecast", json={"history": rising, "horizon": 4, "quantiles": [0.1], "method": method}).json()
+        body = client.post(
+            "/v1/forecast", json={"history": rising, "horizon": 4, "quantiles": [0.1], "method": method}
+        ).json()
         assert body["method"] == method and body["backtest_mae"] == {} and len(body["forecast"]) == 4
-        assert all(low <= point for low, point in zip(body["quantiles"]["0.1"], body["forecast"], strict=True))
+        assert all(
+            low <= point for low, point in zip(body["quantiles"]["0.1"], body["forecast"], strict=True)
+        )
 
 
 def test_a_history_shorter_than_the_context_is_padded_down_to_min_history(client: TestClient) -> None:
-    """The tiny univariate card has context 8 and min_history 4: 4..7 values are padded back by their season."""
+    """The tiny univariate card has context 8 and min_history 4: 4..7 values are padded back by their
+    season."""
     for length in (4, 5, 7):
-        body = client.post("/v1/forecast", json={"history": SEASONAL[:length], "horizon": 4, "method": "network"}).json()
+        body = client.post(
+            "/v1/forecast", json={"history": SEASONAL[:length], "horizon": 4, "method": "network"}
+        ).json()
         assert len(body["forecast"]) == 4 and all(math.isfinite(value) for value in body["forecast"])
-    # Too short to hold out a horizon and keep min_history: the card's first method answers, without a backtest.
+    # Too short to hold out a horizon and keep min_history: the card's first method answers, without a
+    # backtest.
     body = client.post("/v1/forecast", json={"history": SEASONAL[:6], "horizon": 4}).json()
     assert body["method"] == "network" and body["backtest_mae"] == {}
     code, error = _error(client, {"history": SEASONAL[:3], "horizon": 2})
@@ -85,21 +105,31 @@ def test_a_named_statistical_method_that_cannot_fit_the_history_is_a_422(client:
     code, error = _error(client, {"history": [1.0, 2.0, 3.0, 4.0], "horizon": 2, "method": "ets"})
     assert code == 422 and "ets cannot be fitted to this history" in error["message"]
     assert error["details"][0]["loc"] == ["body", "method"]
-    for history in ([5.0] * 40, [0.0] * 30 + [1.0] * 10, [-100.0 - t for t in range(40)], [1e-12 * (t % 3) for t in range(40)]):
-        response = client.post("/v1/forecast", json={"history": history, "horizon": 6, "quantiles": [0.1, 0.9]})
+    for history in (
+        [5.0] * 40,
+        [0.0] * 30 + [1.0] * 10,
+        [-100.0 - t for t in range(40)],
+        [1e-12 * (t % 3) for t in range(40)],
+    ):
+        response = client.post(
+            "/v1/forecast", json={"history": history, "horizon": 6, "quantiles": [0.1, 0.9]}
+        )
         assert response.status_code == 200, response.text  # flat, stepped, negative, tiny: auto still answers
 
 
 def test_multivariate_model_takes_rows(client: TestClient) -> None:
     response = client.post(
-        "/v1/forecast", json={"model": "forecast-ohlcv", "history": OHLCV, "horizon": 3, "quantiles": [0.05, 0.95]}
+        "/v1/forecast",
+        json={"model": "forecast-ohlcv", "history": OHLCV, "horizon": 3, "quantiles": [0.05, 0.95]},
     )
     assert response.status_code == 200, response.text
     assert len(response.json()["forecast"]) == 3 and len(response.json()["quantiles"]["0.95"]) == 3
 
 
 def test_recursive_model_forecasts_past_its_context(client: TestClient) -> None:
-    body = client.post("/v1/forecast", json={"model": "forecast-sine", "history": SEASONAL, "horizon": 50}).json()
+    body = client.post(
+        "/v1/forecast", json={"model": "forecast-sine", "history": SEASONAL, "horizon": 50}
+    ).json()
     assert len(body["forecast"]) == 50 and all(math.isfinite(value) for value in body["forecast"])
 
 
@@ -121,21 +151,41 @@ def _error(client: TestClient, body: dict[str, Any]) -> tuple[int, dict[str, Any
     ("body", "status", "loc_start"),
     [
         ({"history": SEASONAL[:3], "horizon": 2}, 422, ["body", "history"]),  # shorter than min_history (4)
-        ({"model": "forecast-ohlcv", "history": OHLCV[:5], "horizon": 2}, 422, ["body", "history"]),  # < context, no min
-        ({"model": "forecast-ohlcv", "history": OHLCV, "horizon": 2, "method": "ets"}, 422, ["body", "method"]),
+        (
+            {"model": "forecast-ohlcv", "history": OHLCV[:5], "horizon": 2},
+            422,
+            ["body", "history"],
+        ),  # < context, no min
+        (
+            {"model": "forecast-ohlcv", "history": OHLCV, "horizon": 2, "method": "ets"},
+            422,
+            ["body", "method"],
+        ),
         ({"history": SEASONAL, "horizon": 2, "method": "arima"}, 422, ["body", "method"]),
         ({"history": SEASONAL, "horizon": 7}, 422, ["body", "horizon"]),  # beyond the card's max (6)
         ({"history": SEASONAL, "horizon": 0}, 422, ["body", "horizon"]),
         ({"history": SEASONAL, "horizon": 1001}, 422, ["body", "horizon"]),  # beyond the schema's ceiling
         ({"history": [1.0] * 10_001, "horizon": 1}, 422, ["body", "history"]),
         ({"history": [], "horizon": 1}, 422, ["body", "history"]),
-        ({"history": SEASONAL, "horizon": 2, "quantiles": [0.3]}, 422, ["body", "quantiles", 0]),  # not offered
+        (
+            {"history": SEASONAL, "horizon": 2, "quantiles": [0.3]},
+            422,
+            ["body", "quantiles", 0],
+        ),  # not offered
         ({"history": SEASONAL, "horizon": 2, "quantiles": [1.5]}, 422, ["body", "quantiles", 0]),
         ({"history": SEASONAL, "horizon": 2, "quantiles": [0.1, 0.1]}, 422, ["body", "quantiles"]),
         ({"history": [[1.0, 2.0]] * 4 + [[1.0]] * 6, "horizon": 2}, 422, ["body", "history"]),  # ragged rows
-        ({"history": [[1.0]] * 5 + [2.0] * 5, "horizon": 2}, 422, ["body", "history"]),  # rows and numbers mixed
+        (
+            {"history": [[1.0]] * 5 + [2.0] * 5, "horizon": 2},
+            422,
+            ["body", "history"],
+        ),  # rows and numbers mixed
         ({"history": OHLCV, "horizon": 2}, 422, ["body", "history"]),  # rows for a one-feature model
-        ({"model": "forecast-ohlcv", "history": SEASONAL, "horizon": 2}, 422, ["body", "history"]),  # numbers, not rows
+        (
+            {"model": "forecast-ohlcv", "history": SEASONAL, "horizon": 2},
+            422,
+            ["body", "history"],
+        ),  # numbers, not rows
         ({"history": ["a"] * 10, "horizon": 2}, 422, ["body", "history"]),
         ({"history": SEASONAL, "horizon": 2, "model": "sentiment"}, 422, []),  # another task's model
         ({"history": SEASONAL, "horizon": 2, "model": "nope"}, 404, []),
@@ -156,7 +206,9 @@ def test_bad_forecast_requests_get_a_clear_error(
 def test_non_finite_numbers_are_refused_with_the_field_named(client: TestClient, literal: str) -> None:
     values = ", ".join(["1.0"] * 9 + [literal])
     response = client.post(
-        "/v1/forecast", content=f'{{"history": [{values}], "horizon": 2}}', headers={"content-type": "application/json"}
+        "/v1/forecast",
+        content=f'{{"history": [{values}], "horizon": 2}}',
+        headers={"content-type": "application/json"},
     )
     assert response.status_code == 422
     details = response.json()["error"]["details"]
@@ -165,11 +217,16 @@ def test_non_finite_numbers_are_refused_with_the_field_named(client: TestClient,
 
 def test_batched_forecasts_equal_single_ones(tmp_path: Path) -> None:
     for name, multi_step in (("direct", "direct"), ("recursive", "recursive")):
-        artifact = load_artifact(write_tiny_forecast_artifact(tmp_path, name, ["value"], "value", multi_step, max_horizon=12))
+        artifact = load_artifact(
+            write_tiny_forecast_artifact(tmp_path, name, ["value"], "value", multi_step, max_horizon=12)
+        )
         runner = ForecastRunner(artifact, torch.device("cpu"))
         predictor = ForecastPredictor(runner)
         histories = [[10.0 + ((t * (k + 3)) % 7) * (k + 1) for t in range(8 + k)] for k in range(5)]
-        requests = [ForecastRequest(history=history, horizon=2 + 2 * k, quantiles=[0.1]) for k, history in enumerate(histories)]
+        requests = [
+            ForecastRequest(history=history, horizon=2 + 2 * k, quantiles=[0.1])
+            for k, history in enumerate(histories)
+        ]
         items = [predictor.preprocess(request).items[0] for request in requests]
         batched = runner.forward(items)
         for item, together in zip(items, batched, strict=True):

@@ -17,7 +17,9 @@ from service.tasks.language_model.operations import GenerationPredictor, Sampled
 from service.tasks.language_model.runner import LanguageModelRunner
 
 
-def run_generations(artifacts_dir: Path, requests: list[GenerateRequest], leave_after: int | None = None) -> list[list[str]]:
+def run_generations(
+    artifacts_dir: Path, requests: list[GenerateRequest], leave_after: int | None = None
+) -> list[list[str]]:
     runner = LanguageModelRunner(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))
 
     async def main() -> list[list[str]]:
@@ -25,7 +27,11 @@ def run_generations(artifacts_dir: Path, requests: list[GenerateRequest], leave_
             metrics = Metrics()
             batcher = MicroBatcher("lm", "cpu", runner.forward, executor, metrics, 32, 0.002, 1000)
             model = ReadyModel(
-                "lm", runner.card, GenerationPredictor(runner), batcher, StageTimers.for_model(metrics, "lm", "cpu")
+                "lm",
+                runner.card,
+                GenerationPredictor(runner),
+                batcher,
+                StageTimers.for_model(metrics, "lm", "cpu"),
             )
             batcher.start()
 
@@ -39,7 +45,9 @@ def run_generations(artifacts_dir: Path, requests: list[GenerateRequest], leave_
                 step = first_step(request, request.seed)
                 deadline = time.monotonic() + 30
                 context = RequestContext(deadline, {})
-                async for token in generate_tokens(model, step, request.max_new_tokens, context, 30, disconnected):
+                async for token in generate_tokens(
+                    model, step, request.max_new_tokens, context, 30, disconnected
+                ):
                     produced.append(token.word)
                 return produced
 
@@ -60,7 +68,9 @@ def test_concurrent_generations_give_what_each_seed_gives_alone(artifacts_dir: P
 
 
 def test_generation_stops_when_the_client_leaves(artifacts_dir: Path) -> None:
-    (tokens,) = run_generations(artifacts_dir, [GenerateRequest(prompt="the", max_new_tokens=50, seed=1)], leave_after=3)
+    (tokens,) = run_generations(
+        artifacts_dir, [GenerateRequest(prompt="the", max_new_tokens=50, seed=1)], leave_after=3
+    )
     assert len(tokens) == 3
 
 

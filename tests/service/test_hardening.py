@@ -1,4 +1,5 @@
-"""Every documented contract under faults and bad input, in process (the real-server ones are in test_faults_e2e.py)."""
+"""Every documented contract under faults and bad input, in process (the real-server ones are in
+test_faults_e2e.py)."""
 
 import json
 import shutil
@@ -37,7 +38,9 @@ def test_a_streamed_generation_past_its_deadline_is_a_504_not_a_200(client: Test
     assert response.json()["error"]["code"] == "deadline_exceeded"
 
 
-def test_a_streamed_generation_refused_by_a_full_queue_is_a_429_with_retry_after(make_client: ClientFactory) -> None:
+def test_a_streamed_generation_refused_by_a_full_queue_is_a_429_with_retry_after(
+    make_client: ClientFactory,
+) -> None:
     with make_client(queue_size=1) as client:
         registry = client.app.state.registry  # type: ignore[attr-defined]
         registry.entries["lm-ptb"].batcher.queue_size = 0  # nothing fits
@@ -49,10 +52,13 @@ def test_a_streamed_generation_refused_by_a_full_queue_is_a_429_with_retry_after
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_tiny_temperature_is_greedy_not_a_500(client: TestClient, stream: bool) -> None:
     tiny = client.post(
-        "/v1/generate", json={"prompt": "the company", "max_new_tokens": 5, "temperature": 1e-40, "stream": stream}
+        "/v1/generate",
+        json={"prompt": "the company", "max_new_tokens": 5, "temperature": 1e-40, "stream": stream},
     )
     assert tiny.status_code == 200
-    greedy = client.post("/v1/generate", json={"prompt": "the company", "max_new_tokens": 5, "temperature": 0}).json()
+    greedy = client.post(
+        "/v1/generate", json={"prompt": "the company", "max_new_tokens": 5, "temperature": 0}
+    ).json()
     if stream:
         events = [json.loads(line[6:]) for line in tiny.text.splitlines() if line.startswith("data: ")]
         assert events[-1]["generated_text"] == greedy["generated_text"]
@@ -88,7 +94,11 @@ def test_no_model_loaded_means_not_ready(tmp_path: Path, folder: str) -> None:
     with TestClient(create_app(Settings(artifacts_dir=root))) as client:
         wait_for_all_tried(client)
         response = client.get("/readyz")
-        assert response.status_code == 503 and response.json() == {"ready": False, "draining": False, "models": []}
+        assert response.status_code == 503 and response.json() == {
+            "ready": False,
+            "draining": False,
+            "models": [],
+        }
 
 
 # 8. An empty key means no key.
@@ -96,7 +106,12 @@ def test_an_empty_api_key_means_no_key(make_client: ClientFactory) -> None:
     with make_client(api_key="") as client:
         assert client.post("/v1/sentiment", json={"texts": ["great"]}).status_code == 200
     with make_client(api_key="s3cret") as client:
-        assert client.post("/v1/sentiment", json={"texts": ["great"]}, headers={"Authorization": "Bearer "}).status_code == 401
+        assert (
+            client.post(
+                "/v1/sentiment", json={"texts": ["great"]}, headers={"Authorization": "Bearer "}
+            ).status_code
+            == 401
+        )
 
 
 # 9. Malformed bodies are 422 invalid_input naming what is wrong.
@@ -116,11 +131,16 @@ def test_malformed_bodies_are_422_naming_the_fault(
 ) -> None:
     response = client.post("/v1/sentiment", content=content, headers=headers)
     assert response.status_code == 422, response.text
-    assert response.json()["error"]["code"] == "invalid_input" and named in response.json()["error"]["message"]
+    assert (
+        response.json()["error"]["code"] == "invalid_input" and named in response.json()["error"]["message"]
+    )
 
 
 def test_an_empty_request_timeout_header_is_no_header(client: TestClient) -> None:
-    assert client.post("/v1/sentiment", json={"texts": ["great"]}, headers={"X-Request-Timeout": ""}).status_code == 200
+    assert (
+        client.post("/v1/sentiment", json={"texts": ["great"]}, headers={"X-Request-Timeout": ""}).status_code
+        == 200
+    )
 
 
 # 10. Strict request types.
@@ -160,7 +180,11 @@ def test_unexpected_load_errors_do_not_show_internals(
     with TestClient(create_app(Settings(artifacts_dir=tmp_path))) as client:
         wait_for_all_tried(client)
         [model] = client.get("/v1/models").json()["models"]
-        assert model["status"] == "failed" and "sentiment" in model["reason"] and "alloc_cpu" not in model["reason"]
+        assert (
+            model["status"] == "failed"
+            and "sentiment" in model["reason"]
+            and "alloc_cpu" not in model["reason"]
+        )
 
 
 def test_a_card_missing_an_io_field_names_it(tmp_path: Path, artifacts_dir: Path) -> None:
@@ -181,7 +205,9 @@ def test_probes_answer_head(client: TestClient) -> None:
 
 
 def test_no_redirect_is_built_from_the_host_header(client: TestClient) -> None:
-    response = client.post("/v1/sentiment/", json={"texts": ["great"]}, headers={"Host": "evil.example"}, follow_redirects=False)
+    response = client.post(
+        "/v1/sentiment/", json={"texts": ["great"]}, headers={"Host": "evil.example"}, follow_redirects=False
+    )
     assert response.status_code == 404 and "location" not in response.headers
 
 
@@ -227,7 +253,9 @@ def test_the_service_sets_torch_threads_by_the_rule(make_client: ClientFactory) 
 
 
 # 15. Logs: the ready line.
-def test_a_ready_line_says_when_every_model_was_tried(make_client: ClientFactory, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_ready_line_says_when_every_model_was_tried(
+    make_client: ClientFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
     with make_client():
         pass
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]

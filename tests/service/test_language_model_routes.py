@@ -52,7 +52,9 @@ def test_perplexity_counts_unknown_words(client: TestClient) -> None:
 
 
 def generate(client: TestClient, **fields: object) -> dict[str, object]:
-    response = client.post("/v1/generate", json={"prompt": "the company said", "max_new_tokens": 12, **fields})
+    response = client.post(
+        "/v1/generate", json={"prompt": "the company said", "max_new_tokens": 12, **fields}
+    )
     assert response.status_code == 200
     return response.json()  # type: ignore[no-any-return]
 
@@ -67,7 +69,9 @@ def test_the_same_seed_gives_the_same_text(client: TestClient) -> None:
 
 
 def test_temperature_zero_is_greedy_whatever_the_seed(client: TestClient) -> None:
-    assert generate(client, seed=1, temperature=0)["tokens"] == generate(client, seed=2, temperature=0)["tokens"]
+    assert (
+        generate(client, seed=1, temperature=0)["tokens"] == generate(client, seed=2, temperature=0)["tokens"]
+    )
 
 
 def test_eos_is_shown_as_a_line_break(client: TestClient) -> None:
@@ -80,11 +84,23 @@ def test_eos_is_shown_as_a_line_break(client: TestClient) -> None:
 
 
 def test_streamed_generation_equals_unstreamed(client: TestClient) -> None:
-    request = {"prompt": "the company said", "max_new_tokens": 10, "seed": 11, "temperature": 0.8, "top_k": 10}
+    request = {
+        "prompt": "the company said",
+        "max_new_tokens": 10,
+        "seed": 11,
+        "temperature": 0.8,
+        "top_k": 10,
+    }
     plain = client.post("/v1/generate", json=request).json()
     with client.stream("POST", "/v1/generate", json={**request, "stream": True}) as response:
-        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
-        events = [json.loads(line.removeprefix("data: ")) for line in response.iter_lines() if line.startswith("data: ")]
+        assert response.status_code == 200 and response.headers["content-type"].startswith(
+            "text/event-stream"
+        )
+        events = [
+            json.loads(line.removeprefix("data: "))
+            for line in response.iter_lines()
+            if line.startswith("data: ")
+        ]
     assert [event["token"]["text"] for event in events] == plain["tokens"]
     assert [event["generated_text"] for event in events[:-1]] == [None] * 9
     assert events[-1]["generated_text"] == plain["generated_text"]
@@ -130,7 +146,9 @@ def test_a_sentiment_model_named_for_a_language_task_is_422(client: TestClient) 
 
 def test_non_finite_temperature_is_422(client: TestClient) -> None:
     response = client.post(
-        "/v1/generate", content=b'{"prompt": "the", "temperature": NaN}', headers={"Content-Type": "application/json"}
+        "/v1/generate",
+        content=b'{"prompt": "the", "temperature": NaN}',
+        headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 422
 
@@ -140,7 +158,8 @@ def test_next_word_batched_equals_single_within_1e5(artifacts_dir: object) -> No
 
     predictor = LanguageModelRunner(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))  # type: ignore[operator]
     items = [
-        predictor.next_word_item(predictor.context(text, "text")) for text in ("the company said", "a loss", "mr. smith said it")
+        predictor.next_word_item(predictor.context(text, "text"))
+        for text in ("the company said", "a loss", "mr. smith said it")
     ]
     batched = predictor.forward(items)
     for item, output in zip(items, batched, strict=True):
@@ -148,8 +167,11 @@ def test_next_word_batched_equals_single_within_1e5(artifacts_dir: object) -> No
         assert_same_ranking(output.top, single.top)
 
 
-def assert_same_ranking(batched: list[tuple[int, float]] | None, single: list[tuple[int, float]] | None) -> None:
-    """The next-word ranking of a row in a batch equals its own: the same top words, probabilities within 1e-5."""
+def assert_same_ranking(
+    batched: list[tuple[int, float]] | None, single: list[tuple[int, float]] | None
+) -> None:
+    """The next-word ranking of a row in a batch equals its own: the same top words, probabilities within
+    1e-5."""
     assert batched is not None and single is not None and len(batched) == len(single) > 10
     assert [word for word, _ in batched[:10]] == [word for word, _ in single[:10]]
     assert [p for _, p in batched] == pytest.approx([p for _, p in single], abs=1e-5)
@@ -164,7 +186,12 @@ def test_padded_batches_of_unequal_lengths_equal_single_items(artifacts_dir: Pat
     predictor = LanguageModelRunner(load_artifact(artifacts_dir / "lm-ptb"), torch.device("cpu"))
     observed: list[tuple[int, int]] = []
     predictor.padding_observer = lambda real, total: observed.append((real, total))
-    texts = ["the company said it expects a loss", "a loss", "mr. smith said", "the new york stock exchange closed higher"]
+    texts = [
+        "the company said it expects a loss",
+        "a loss",
+        "mr. smith said",
+        "the new york stock exchange closed higher",
+    ]
     contexts = [predictor.context(text, "text") for text in texts]
     items = [predictor.next_word_item(c) for c in contexts] + [predictor.perplexity_item(c) for c in contexts]
     batched = predictor.forward(items)
@@ -190,7 +217,9 @@ def test_generation_starts_keep_their_state_and_batch_by_exact_length(artifacts_
     assert all(output.state is not None for output in outputs)
     # The state after "a loss" continues exactly as feeding the longer sequence in one go.
     follow = predictor.forward([GenerationItem([predictor.vocabulary["said"]], state=outputs[0].state)])[0]
-    whole = predictor.forward([GenerationItem([*starts[0].token_ids, predictor.vocabulary["said"]], state=None)])[0]
+    whole = predictor.forward(
+        [GenerationItem([*starts[0].token_ids, predictor.vocabulary["said"]], state=None)]
+    )[0]
     assert torch.allclose(follow.log_probs, whole.log_probs, atol=1e-5)  # type: ignore[arg-type]
 
 
@@ -199,5 +228,11 @@ def test_scoring_batches_stay_within_their_position_budget() -> None:
 
     lengths = [100, 120, 150, 190, 200]
     assert _within_budget([0, 1, 2, 3, 4], lengths, 400) == [[0, 1], [2, 3], [4]]  # rows x longest <= 400
-    assert _within_budget([0, 1, 2, 3, 4], lengths, 150) == [[0], [1], [2], [3], [4]]  # a lone row always runs
+    assert _within_budget([0, 1, 2, 3, 4], lengths, 150) == [
+        [0],
+        [1],
+        [2],
+        [3],
+        [4],
+    ]  # a lone row always runs
     assert _within_budget([0, 1], lengths, None) == [[0, 1]]

@@ -50,7 +50,12 @@ def test_model_metadata_names_its_tensors_version_and_parameters(client: TestCli
         metadata = client.get(path).json()
         assert metadata["versions"] == [version]
         assert metadata["inputs"] == [{"name": "history", "datatype": "FP32", "shape": [-1, 5]}]
-        assert [tensor["name"] for tensor in metadata["outputs"]] == ["forecast", "quantiles", "method", "season"]
+        assert [tensor["name"] for tensor in metadata["outputs"]] == [
+            "forecast",
+            "quantiles",
+            "method",
+            "season",
+        ]
         assert set(metadata["parameters"]) == {"horizon", "quantiles", "method"}
     sentiment = client.get("/v2/models/sentiment").json()
     assert sentiment["outputs"][2] == {"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]}
@@ -59,49 +64,82 @@ def test_model_metadata_names_its_tensors_version_and_parameters(client: TestCli
 
 
 def test_unknown_model_or_version_is_404_in_the_protocol_shape(client: TestClient) -> None:
-    for path in ("/v2/models/nope", "/v2/models/sentiment/versions/0", "/v2/models/nope/ready", "/v2/models/broken"):
+    for path in (
+        "/v2/models/nope",
+        "/v2/models/sentiment/versions/0",
+        "/v2/models/nope/ready",
+        "/v2/models/broken",
+    ):
         response = client.get(path)
         assert response.status_code == 404 and set(response.json()) == {"error"}, path
-    assert "no model named 'nope'" in refusal(client, "/v2/models/nope/infer", {"inputs": [text_input("great")]}, 404)
+    assert "no model named 'nope'" in refusal(
+        client, "/v2/models/nope/infer", {"inputs": [text_input("great")]}, 404
+    )
 
 
 def test_sentiment_tensors_match_v1_and_echo_the_id(client: TestClient) -> None:
     texts = ["a wonderful film", "dull and boring", "the plot"]
     answer = infer(client, "sentiment", [text_input(*texts)], id="req-7")
     v1 = client.post("/v1/sentiment", json={"model": "sentiment", "texts": texts}).json()
-    assert answer["id"] == "req-7" and answer["model_name"] == "sentiment" and answer["model_version"] == v1["version"]
+    assert (
+        answer["id"] == "req-7"
+        and answer["model_name"] == "sentiment"
+        and answer["model_version"] == v1["version"]
+    )
     out = tensors(answer)
-    assert out["label"] == {"name": "label", "shape": [3], "datatype": "BYTES", "data": [r["label"] for r in v1["results"]]}
+    assert out["label"] == {
+        "name": "label",
+        "shape": [3],
+        "datatype": "BYTES",
+        "data": [r["label"] for r in v1["results"]],
+    }
     assert out["score"]["data"] == pytest.approx([r["score"] for r in v1["results"]])
     assert out["probabilities"]["shape"] == [3, 2]
-    assert out["probabilities"]["data"] == pytest.approx([p for r in v1["results"] for p in r["probabilities"].values()])
+    assert out["probabilities"]["data"] == pytest.approx(
+        [p for r in v1["results"] for p in r["probabilities"].values()]
+    )
 
 
 def test_language_model_operations_match_v1(client: TestClient) -> None:
-    next_word = tensors(infer(client, "lm-ptb", [text_input("the company", "the new york")], parameters={"top_k": 3}))
+    next_word = tensors(
+        infer(client, "lm-ptb", [text_input("the company", "the new york")], parameters={"top_k": 3})
+    )
     v1 = client.post("/v1/next-word", json={"model": "lm-ptb", "text": "the new york", "top_k": 3}).json()
     assert next_word["word"]["shape"] == [2, 3] and next_word["probability"]["datatype"] == "FP32"
     assert next_word["word"]["data"][3:] == [p["word"] for p in v1["predictions"]]
-    assert next_word["probability"]["data"][3:] == pytest.approx([p["probability"] for p in v1["predictions"]])
+    assert next_word["probability"]["data"][3:] == pytest.approx(
+        [p["probability"] for p in v1["predictions"]]
+    )
 
     text = "the company said it expects a loss"
     perplexity = tensors(infer(client, "lm-ptb", [text_input(text)], parameters={"operation": "perplexity"}))
     v1 = client.post("/v1/perplexity", json={"model": "lm-ptb", "text": text}).json()
     assert perplexity["perplexity"]["data"] == pytest.approx([v1["perplexity"]])
-    assert perplexity["token_count"] == {"name": "token_count", "shape": [1], "datatype": "INT32", "data": [v1["token_count"]]}
+    assert perplexity["token_count"] == {
+        "name": "token_count",
+        "shape": [1],
+        "datatype": "INT32",
+        "data": [v1["token_count"]],
+    }
 
     parameters = {"operation": "generate", "max_new_tokens": 6, "seed": 11}
     generated = tensors(infer(client, "lm-ptb", [text_input("the company said")], parameters=parameters))
-    v1 = client.post("/v1/generate", json={"model": "lm-ptb", "prompt": "the company said", "max_new_tokens": 6, "seed": 11})
+    v1 = client.post(
+        "/v1/generate",
+        json={"model": "lm-ptb", "prompt": "the company said", "max_new_tokens": 6, "seed": 11},
+    )
     assert generated["generated_text"]["data"] == [v1.json()["generated_text"]]
     assert generated["seed"] == {"name": "seed", "shape": [1], "datatype": "INT64", "data": [11]}
 
 
 def test_forecast_tensors_match_v1_for_one_and_several_features(client: TestClient) -> None:
     history = {"name": "history", "shape": [48], "datatype": "FP32", "data": HISTORY}
-    answer = tensors(infer(client, "forecast-univariate", [history], parameters={"horizon": 4, "quantiles": [0.9, 0.1]}))
+    answer = tensors(
+        infer(client, "forecast-univariate", [history], parameters={"horizon": 4, "quantiles": [0.9, 0.1]})
+    )
     v1 = client.post(
-        "/v1/forecast", json={"model": "forecast-univariate", "history": HISTORY, "horizon": 4, "quantiles": [0.9, 0.1]}
+        "/v1/forecast",
+        json={"model": "forecast-univariate", "history": HISTORY, "horizon": 4, "quantiles": [0.9, 0.1]},
     ).json()
     assert answer["forecast"]["shape"] == [4] and answer["forecast"]["data"] == pytest.approx(v1["forecast"])
     assert answer["quantiles"]["shape"] == [2, 4]
@@ -110,10 +148,17 @@ def test_forecast_tensors_match_v1_for_one_and_several_features(client: TestClie
     assert answer["season"] == {"name": "season", "shape": [1], "datatype": "INT64", "data": [v1["season"]]}
 
     rows = [[value + feature for feature in range(5)] for value in HISTORY]
-    nested = {"name": "history", "shape": [48, 5], "datatype": "FP64", "data": rows}  # nested lists, as the protocol allows
+    nested = {
+        "name": "history",
+        "shape": [48, 5],
+        "datatype": "FP64",
+        "data": rows,
+    }  # nested lists, as the protocol allows
     answer = tensors(infer(client, "forecast-ohlcv", [nested], parameters={"horizon": 3}))
     v1 = client.post("/v1/forecast", json={"model": "forecast-ohlcv", "history": rows, "horizon": 3}).json()
-    assert list(answer) == ["forecast", "method", "season"] and answer["forecast"]["data"] == pytest.approx(v1["forecast"])
+    assert list(answer) == ["forecast", "method", "season"] and answer["forecast"]["data"] == pytest.approx(
+        v1["forecast"]
+    )
     assert answer["method"]["data"] == ["network"]  # a five-feature model has no statistical methods
 
 
@@ -126,20 +171,36 @@ def test_requested_outputs_are_the_only_ones_returned(client: TestClient) -> Non
     ("model", "body", "says"),
     [
         ("sentiment", {"inputs": [{**text_input("great"), "name": "review"}]}, "one input tensor, 'text'"),
-        ("sentiment", {"inputs": [{**text_input("great", "dull"), "shape": [3]}]}, "has 2 values, but its shape [3] holds 3"),
+        (
+            "sentiment",
+            {"inputs": [{**text_input("great", "dull"), "shape": [3]}]},
+            "has 2 values, but its shape [3] holds 3",
+        ),
         ("sentiment", {"inputs": [{**text_input("great"), "datatype": "FP32"}]}, "must be BYTES"),
         ("sentiment", {"inputs": [text_input("great")], "parameters": {"top_k": 1}}, "takes no parameters"),
         ("sentiment", {"inputs": [text_input("")]}, "inputs.texts.0"),
-        ("sentiment", {"inputs": [text_input("great")], "outputs": [{"name": "logits"}]}, "unknown output(s) ['logits']"),
+        (
+            "sentiment",
+            {"inputs": [text_input("great")], "outputs": [{"name": "logits"}]},
+            "unknown output(s) ['logits']",
+        ),
         ("sentiment", {"inputs": [text_input("great")], "model_name": "lm-ptb"}, "the path, 'sentiment'"),
         ("sentiment", {"inputs": []}, "at least 1 item"),
-        ("lm-ptb", {"inputs": [text_input("great")], "parameters": {"operation": "translate"}}, "operation must be one of"),
+        (
+            "lm-ptb",
+            {"inputs": [text_input("great")], "parameters": {"operation": "translate"}},
+            "operation must be one of",
+        ),
         (
             "lm-ptb",
             {"inputs": [text_input("great")], "parameters": {"operation": "perplexity", "seed": 1}},
             "no parameters ['seed']",
         ),
-        ("lm-ptb", {"inputs": [text_input("great")], "parameters": {"operation": "generate", "max_new_tokens": 999}}, "200"),
+        (
+            "lm-ptb",
+            {"inputs": [text_input("great")], "parameters": {"operation": "generate", "max_new_tokens": 999}},
+            "200",
+        ),
         (
             "forecast-univariate",
             {"inputs": [{"name": "history", "shape": [48], "datatype": "FP32", "data": HISTORY}]},
@@ -147,7 +208,10 @@ def test_requested_outputs_are_the_only_ones_returned(client: TestClient) -> Non
         ),  # noqa: E501
         (
             "forecast-univariate",
-            {"inputs": [{"name": "history", "shape": [3], "datatype": "FP32", "data": [1, 2, 3]}], "parameters": {"horizon": 2}},
+            {
+                "inputs": [{"name": "history", "shape": [3], "datatype": "FP32", "data": [1, 2, 3]}],
+                "parameters": {"horizon": 2},
+            },
             "needs at least",
         ),  # noqa: E501
         (
@@ -160,12 +224,16 @@ def test_requested_outputs_are_the_only_ones_returned(client: TestClient) -> Non
         ),  # noqa: E501
     ],
 )
-def test_bad_requests_are_400_with_the_protocol_error(client: TestClient, model: str, body: dict[str, Any], says: str) -> None:
+def test_bad_requests_are_400_with_the_protocol_error(
+    client: TestClient, model: str, body: dict[str, Any], says: str
+) -> None:
     assert says in refusal(client, f"/v2/models/{model}/infer", body)
 
 
 def test_malformed_json_is_400(client: TestClient) -> None:
-    response = client.post("/v2/models/sentiment/infer", content=b"{not json", headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/v2/models/sentiment/infer", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400 and response.json() == {"error": response.json()["error"]}
     assert "not valid JSON" in response.json()["error"]
 
@@ -176,7 +244,9 @@ def test_api_key_guards_models_but_not_server_health(make_client: ClientFactory)
         response = client.post("/v2/models/sentiment/infer", json={"inputs": [text_input("great")]})
         assert response.status_code == 401 and set(response.json()) == {"error"}
         authorized = client.post(
-            "/v2/models/sentiment/infer", json={"inputs": [text_input("great")]}, headers={"Authorization": "Bearer k"}
+            "/v2/models/sentiment/infer",
+            json={"inputs": [text_input("great")]},
+            headers={"Authorization": "Bearer k"},
         )
         assert authorized.status_code == 200
 
@@ -191,17 +261,27 @@ def test_not_ready_is_503(make_client: ClientFactory) -> None:
 
 def test_sequence_parameters_map_onto_a_session(client: TestClient) -> None:
     def step(text: str, **parameters: Any) -> dict[str, dict[str, Any]]:
-        return tensors(infer(client, "lm-ptb", [text_input(text)], parameters={"sequence_id": 42, "top_k": 3, **parameters}))
+        return tensors(
+            infer(
+                client, "lm-ptb", [text_input(text)], parameters={"sequence_id": 42, "top_k": 3, **parameters}
+            )
+        )
 
     step("the cat sat", sequence_start=True)
     step("on the")
     last = step("mat", sequence_end=True)
-    whole = client.post("/v1/next-word", json={"model": "lm-ptb", "text": "the cat sat on the mat", "top_k": 3}).json()
+    whole = client.post(
+        "/v1/next-word", json={"model": "lm-ptb", "text": "the cat sat on the mat", "top_k": 3}
+    ).json()
     assert last["word"]["data"] == [p["word"] for p in whole["predictions"]]
-    assert last["probability"]["data"] == pytest.approx([p["probability"] for p in whole["predictions"]], abs=1e-4)
+    assert last["probability"]["data"] == pytest.approx(
+        [p["probability"] for p in whole["predictions"]], abs=1e-4
+    )
     assert last["token_count"]["data"] == [6] and last["perplexity"]["data"][0] > 1
     # Ended: the next step of sequence 42 finds no session.
-    response = client.post("/v2/models/lm-ptb/infer", json={"inputs": [text_input("the")], "parameters": {"sequence_id": 42}})
+    response = client.post(
+        "/v2/models/lm-ptb/infer", json={"inputs": [text_input("the")], "parameters": {"sequence_id": 42}}
+    )
     assert response.status_code == 404 and "no live session" in response.json()["error"]
     assert "sequence_id must be" in refusal(
         client, "/v2/models/lm-ptb/infer", {"inputs": [text_input("a")], "parameters": {"sequence_id": True}}

@@ -103,7 +103,9 @@ def test_api_key_guards_v1_but_not_health_metrics_or_docs(make_client: ClientFac
             response = client.post("/v1/sentiment", json={"texts": ["great"]}, headers=headers)
             assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
         assert client.get("/v1/models").status_code == 401
-        ok = client.post("/v1/sentiment", json={"texts": ["great"]}, headers={"Authorization": "Bearer s3cret"})
+        ok = client.post(
+            "/v1/sentiment", json={"texts": ["great"]}, headers={"Authorization": "Bearer s3cret"}
+        )
         assert ok.status_code == 200
         for open_path in ("/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"):
             assert client.get(open_path).status_code == 200, open_path
@@ -111,14 +113,18 @@ def test_api_key_guards_v1_but_not_health_metrics_or_docs(make_client: ClientFac
 
 def test_api_key_is_checked_before_the_body_is_read(make_client: ClientFactory) -> None:
     with make_client(api_key="s3cret") as client:
-        broken = client.post("/v1/sentiment", content=b'{"texts": [', headers={"Content-Type": "application/json"})
+        broken = client.post(
+            "/v1/sentiment", content=b'{"texts": [', headers={"Content-Type": "application/json"}
+        )
         assert broken.status_code == 401 and broken.json()["error"]["code"] == "unauthorized"
         assert broken.headers["www-authenticate"] == "Bearer"
         authorized = {"Content-Type": "application/json", "Authorization": "Bearer s3cret"}
         assert client.post("/v1/sentiment", content=b'{"texts": [', headers=authorized).status_code == 422
 
 
-def test_openapi_declares_the_bearer_key_on_versioned_routes_only_when_one_is_set(make_client: ClientFactory) -> None:
+def test_openapi_declares_the_bearer_key_on_versioned_routes_only_when_one_is_set(
+    make_client: ClientFactory,
+) -> None:
     with make_client(api_key="s3cret") as client:
         schema = client.get("/openapi.json").json()
         assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
@@ -132,7 +138,10 @@ def test_cors_preflight_is_answered_while_a_key_is_set(make_client: ClientFactor
     preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
     with make_client(api_key="s3cret", cors_origins="https://app.example") as client:
         response = client.options("/v1/sentiment", headers=preflight)
-        assert response.status_code == 200 and response.headers["access-control-allow-origin"] == "https://app.example"
+        assert (
+            response.status_code == 200
+            and response.headers["access-control-allow-origin"] == "https://app.example"
+        )
 
 
 def test_cors_is_off_by_default_and_on_for_listed_origins(make_client: ClientFactory) -> None:
@@ -144,17 +153,23 @@ def test_cors_is_off_by_default_and_on_for_listed_origins(make_client: ClientFac
         assert response.headers["access-control-allow-origin"] == "https://app.example"
 
 
-def test_request_id_is_echoed_or_made_and_logs_carry_sizes_not_text(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+def test_request_id_is_echoed_or_made_and_logs_carry_sizes_not_text(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     logger = logging.getLogger("rnnserve")
     logger.addHandler(caplog.handler)
     try:
-        response = client.post("/v1/sentiment", json={"texts": ["a secretive review"]}, headers={"X-Request-ID": "trace-42"})
+        response = client.post(
+            "/v1/sentiment", json={"texts": ["a secretive review"]}, headers={"X-Request-ID": "trace-42"}
+        )
         generated = client.get("/healthz").headers["x-request-id"]
     finally:
         logger.removeHandler(caplog.handler)
     assert response.headers["x-request-id"] == "trace-42"
     assert len(generated) == 32
-    access = [r for r in caplog.records if r.name == "rnnserve.access" and r.fields["request_id"] == "trace-42"]  # type: ignore[attr-defined]
+    access = [
+        r for r in caplog.records if r.name == "rnnserve.access" and r.fields["request_id"] == "trace-42"
+    ]  # type: ignore[attr-defined]
     assert len(access) == 1
     fields = access[0].fields  # type: ignore[attr-defined]
     assert fields["status"] == 200 and fields["texts"] == 1 and fields["chars"] == len("a secretive review")
@@ -189,7 +204,10 @@ def test_openapi_documents_the_error_shape(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     responses = schema["paths"]["/v1/sentiment"]["post"]["responses"]
     for status in ("401", "404", "413", "422", "429", "503", "504", "500"):
-        assert responses[status]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/ErrorResponse"
+        assert (
+            responses[status]["content"]["application/json"]["schema"]["$ref"]
+            == "#/components/schemas/ErrorResponse"
+        )
     assert "HTTPValidationError" not in schema["components"]["schemas"]
 
 

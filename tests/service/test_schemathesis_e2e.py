@@ -19,17 +19,44 @@ KEY = "schemathesis-key"
 
 
 def test_schemathesis_finds_no_failure_over_the_whole_api(tmp_path: Path) -> None:
-    program = Path(sys.executable).with_name("schemathesis")  # installed beside this interpreter by the dev extra
+    program = Path(sys.executable).with_name(
+        "schemathesis"
+    )  # installed beside this interpreter by the dev extra
     if not program.is_file():
         pytest.skip("schemathesis is absent: pip install -e '.[dev]' installs it")
     # The config seeds the /v2 paths with the committed language model's name and version.
     version = json.loads((COMMITTED_ARTIFACTS / "lm-ptb" / "card.json").read_text())["version"]
-    with serve(COMMITTED_ARTIFACTS, RNNSERVE_API_KEY=KEY, RNNSERVE_SESSION_KEY="schemathesis-session-key") as server:
+    with serve(
+        COMMITTED_ARTIFACTS, RNNSERVE_API_KEY=KEY, RNNSERVE_SESSION_KEY="schemathesis-session-key"
+    ) as server:
         run = subprocess.run(
-            [program, "--config-file", str(CONFIG), "run", f"{server.url}/openapi.json", "--checks", "all",
-             "-H", f"Authorization: Bearer {KEY}", "--max-examples", "200", "--seed", "1", "--workers", "1",
-             "--generation-database", "none", "--no-color", "--request-timeout", "30"],
-            cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**os.environ, "RNNSERVE_LM_VERSION": version},
-        )  # fmt: skip
+            [
+                program,
+                "--config-file",
+                str(CONFIG),
+                "run",
+                f"{server.url}/openapi.json",
+                "--checks",
+                "all",
+                "-H",
+                f"Authorization: Bearer {KEY}",
+                "--max-examples",
+                "200",
+                "--seed",
+                "1",
+                "--workers",
+                "1",
+                "--generation-database",
+                "none",
+                "--no-color",
+                "--request-timeout",
+                "30",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "RNNSERVE_LM_VERSION": version},
+        )
     assert run.returncode == 0, run.stdout[-6000:]
     assert "No issues found" in run.stdout

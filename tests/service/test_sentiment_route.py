@@ -21,7 +21,9 @@ def test_classify_returns_label_score_and_both_probabilities(client: TestClient)
 
 def test_named_model_answers_and_marks_truncated_text(client: TestClient) -> None:
     long_text = " ".join(["great"] * 20)  # sentiment-gru keeps 8 tokens
-    response = client.post("/v1/sentiment", json={"texts": [long_text, "dull film"], "model": "sentiment-gru"})
+    response = client.post(
+        "/v1/sentiment", json={"texts": [long_text, "dull film"], "model": "sentiment-gru"}
+    )
     assert response.status_code == 200
     assert response.json()["model"] == "sentiment-gru"
     assert [r["truncated"] for r in response.json()["results"]] == [True, False]
@@ -32,7 +34,9 @@ def test_batch_answers_as_single_requests_do(client: TestClient) -> None:
     batched = client.post("/v1/sentiment", json={"texts": texts}).json()["results"]
     for text, result in zip(texts, batched, strict=True):
         single = client.post("/v1/sentiment", json={"texts": [text]}).json()["results"][0]
-        assert single["probabilities"]["positive"] == pytest.approx(result["probabilities"]["positive"], abs=1e-5)
+        assert single["probabilities"]["positive"] == pytest.approx(
+            result["probabilities"]["positive"], abs=1e-5
+        )
 
 
 @pytest.mark.parametrize(
@@ -47,7 +51,9 @@ def test_batch_answers_as_single_requests_do(client: TestClient) -> None:
         ({}, ["body", "texts"]),
     ],
 )
-def test_bad_input_is_422_naming_the_field(client: TestClient, body: dict[str, object], loc: list[object]) -> None:
+def test_bad_input_is_422_naming_the_field(
+    client: TestClient, body: dict[str, object], loc: list[object]
+) -> None:
     response = client.post("/v1/sentiment", json=body)
     assert response.status_code == 422
     error = response.json()["error"]
@@ -58,11 +64,15 @@ def test_bad_input_is_422_naming_the_field(client: TestClient, body: dict[str, o
 def test_text_empty_after_normalization_is_422_not_nan(client: TestClient) -> None:
     response = client.post("/v1/sentiment", json={"texts": ["great", "<br /><br />"]})
     assert response.status_code == 422
-    assert response.json()["error"]["details"] == [{"loc": ["body", "texts", 1], "msg": "text is empty after normalization"}]
+    assert response.json()["error"]["details"] == [
+        {"loc": ["body", "texts", 1], "msg": "text is empty after normalization"}
+    ]
 
 
 def test_malformed_json_is_422(client: TestClient) -> None:
-    response = client.post("/v1/sentiment", content=b'{"texts": [', headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/v1/sentiment", content=b'{"texts": [', headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_input"
 
@@ -89,10 +99,14 @@ def test_unexpected_error_is_500_without_traceback(make_client: ClientFactory) -
             raise RuntimeError("secret internal detail")
 
         batcher.run_batch = explode
-        response = client.post("/v1/sentiment", json={"texts": ["great"]}, headers={"X-Request-ID": "req-500"})
+        response = client.post(
+            "/v1/sentiment", json={"texts": ["great"]}, headers={"X-Request-ID": "req-500"}
+        )
         assert response.status_code == 500
         assert response.json()["error"]["code"] == "internal_error"
         assert "secret" not in response.text and "Traceback" not in response.text
         assert response.headers["x-request-id"] == "req-500"
         batcher.run_batch = real_forward
-        assert client.post("/v1/sentiment", json={"texts": ["great"]}).status_code == 200  # the batcher survived
+        assert (
+            client.post("/v1/sentiment", json={"texts": ["great"]}).status_code == 200
+        )  # the batcher survived

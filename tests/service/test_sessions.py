@@ -65,7 +65,9 @@ def test_pieces_answer_as_the_whole_text_server_side_and_by_token(client: TestCl
     server, portable = by_id.json(), by_token.json()
     assert server["token_count"] == portable["token_count"] == len(TEXT.split())
     assert [p["word"] for p in server["predictions"]] == [p["word"] for p in whole]
-    assert [p["probability"] for p in server["predictions"]] == pytest.approx([p["probability"] for p in whole], abs=1e-4)
+    assert [p["probability"] for p in server["predictions"]] == pytest.approx(
+        [p["probability"] for p in whole], abs=1e-4
+    )
     assert server["perplexity"] == pytest.approx(expected_perplexity(client, TEXT), rel=1e-4)
     assert [p["probability"] for p in portable["predictions"]] == pytest.approx(
         [p["probability"] for p in whole], abs=TOKEN_TOLERANCE
@@ -89,7 +91,9 @@ def test_generation_goes_on_from_the_state_and_commit_says_whether_it_joins(clie
     joined = client.post(path, json={"max_new_tokens": 4, "seed": 5, "commit": True}).json()
     assert joined["tokens"] == plain["tokens"] and joined["token_count"] == len(TEXT.split()) + 4
     assert client.get(f"/v1/sessions/{session['session_id']}").json()["token_count"] == len(TEXT.split()) + 4
-    by_token = client.post("/v1/sessions/generate", json={"state": session["state"], "max_new_tokens": 4, "seed": 5})
+    by_token = client.post(
+        "/v1/sessions/generate", json={"state": session["state"], "max_new_tokens": 4, "seed": 5}
+    )
     assert by_token.status_code == 200 and by_token.json()["tokens"] == plain["tokens"]
 
 
@@ -115,7 +119,10 @@ def test_unknown_ended_and_expired_sessions_are_404(make_client: ClientFactory) 
         assert client.get("/v1/sessions/nope").status_code == 404
         session = start(client)
         assert client.delete(f"/v1/sessions/{session['session_id']}").status_code == 204
-        assert client.post(f"/v1/sessions/{session['session_id']}/append", json={"text": "the"}).status_code == 404
+        assert (
+            client.post(f"/v1/sessions/{session['session_id']}/append", json={"text": "the"}).status_code
+            == 404
+        )
         session = start(client)
         time.sleep(0.4)
         response = client.get(f"/v1/sessions/{session['session_id']}")
@@ -133,7 +140,9 @@ def test_the_cap_is_429_with_retry_after(make_client: ClientFactory) -> None:
         assert int(response.headers["retry-after"]) >= 1
 
 
-def test_tampered_foreign_and_mismatched_tokens_are_refused(client: TestClient, make_client: ClientFactory) -> None:
+def test_tampered_foreign_and_mismatched_tokens_are_refused(
+    client: TestClient, make_client: ClientFactory
+) -> None:
     token = start(client, prompt="the cat")["state"]
     payload, signature = token.split(".")
     tampered = f"{payload[:-2]}{'A' if payload[-2] != 'A' else 'B'}{payload[-1]}.{signature}"
@@ -143,8 +152,12 @@ def test_tampered_foreign_and_mismatched_tokens_are_refused(client: TestClient, 
     with make_client(session_key="another-key") as other:
         response = other.post("/v1/sessions/append", json={"state": token, "text": "sat"})
         assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_state"
-    decoded = StateCodec(KEY.encode()).decode(token, client.get("/v1/models/lm-ptb").json()["version"], torch.device("cpu"))
-    older = StateCodec(KEY.encode()).encode(Session(decoded.model, "0ld", decoded.state, 2, 1.0, time.time() + 60))
+    decoded = StateCodec(KEY.encode()).decode(
+        token, client.get("/v1/models/lm-ptb").json()["version"], torch.device("cpu")
+    )
+    older = StateCodec(KEY.encode()).encode(
+        Session(decoded.model, "0ld", decoded.state, 2, 1.0, time.time() + 60)
+    )
     response = client.post("/v1/sessions/append", json={"state": older, "text": "sat"})
     assert response.status_code == 409 and response.json()["error"]["code"] == "version_mismatch"
 
@@ -169,7 +182,10 @@ def test_concurrent_calls_on_one_session_get_409_and_lose_nothing(artifacts_dir:
     async def race(url: str) -> tuple[list[int], int]:
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             session_id = (await client.post("/v1/sessions", json={})).json()["session_id"]
-            calls = [client.post(f"/v1/sessions/{session_id}/append", json={"text": "the cat sat"}) for _ in range(8)]
+            calls = [
+                client.post(f"/v1/sessions/{session_id}/append", json={"text": "the cat sat"})
+                for _ in range(8)
+            ]
             codes = [response.status_code for response in await asyncio.gather(*calls)]
             return codes, (await client.get(f"/v1/sessions/{session_id}")).json()["token_count"]
 

@@ -19,21 +19,79 @@ def check_trained_on_cuda(out: Path) -> None:
 
 def test_sentiment_trains_one_epoch_on_cuda(tmp_path: Path) -> None:
     data = write_imdb_jsonl(tmp_path / "imdb")
-    main(["sentiment", "--data", str(data), "--out", str(tmp_path / "out"), "--device", "cuda", "--epochs", "1",
-          "--embedding-dim", "8", "--hidden-size", "8", "--max-length", "32"])  # fmt: skip
+    main(
+        [
+            "sentiment",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "out"),
+            "--device",
+            "cuda",
+            "--epochs",
+            "1",
+            "--embedding-dim",
+            "8",
+            "--hidden-size",
+            "8",
+            "--max-length",
+            "32",
+        ]
+    )
     check_trained_on_cuda(tmp_path / "out")
 
 
 def test_language_model_trains_one_epoch_on_cuda(tmp_path: Path) -> None:
     data = write_ptb_corpus(tmp_path / "ptb")
-    main(["lm", "--data", str(data), "--out", str(tmp_path / "out"), "--device", "cuda", "--epochs", "1",
-          "--hidden-size", "16", "--batch-size", "4", "--bptt", "8"])  # fmt: skip
+    main(
+        [
+            "lm",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "out"),
+            "--device",
+            "cuda",
+            "--epochs",
+            "1",
+            "--hidden-size",
+            "16",
+            "--batch-size",
+            "4",
+            "--bptt",
+            "8",
+        ]
+    )
     check_trained_on_cuda(tmp_path / "out")
 
 
 @pytest.mark.parametrize("multi_step", ["direct", "recursive"])
 def test_forecaster_trains_one_epoch_on_cuda(tmp_path: Path, multi_step: str) -> None:
-    main(["forecast", "--preset", "sine", "--out", str(tmp_path / "out"), "--device", "cuda", "--epochs", "1",
-          "--multi-step", multi_step, "--context", "40", "--horizon", "20", "--steps-per-epoch", "3",
-          "--hidden-size", "8", "--batch-size", "8", "--rollout-start", "10"])  # fmt: skip
+    main(
+        [
+            "forecast",
+            "--preset",
+            "sine",
+            "--out",
+            str(tmp_path / "out"),
+            "--device",
+            "cuda",
+            "--epochs",
+            "1",
+            "--multi-step",
+            multi_step,
+            "--context",
+            "40",
+            "--horizon",
+            "20",
+            "--steps-per-epoch",
+            "3",
+            "--hidden-size",
+            "8",
+            "--batch-size",
+            "8",
+            "--rollout-start",
+            "10",
+        ]
+    )
     check_trained_on_cuda(tmp_path / "out")

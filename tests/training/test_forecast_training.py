@@ -1,4 +1,5 @@
-"""Forecast training: reading, chronological parts, leakage, baselines, conformal coverage, and round trips."""
+"""Forecast training: reading, chronological parts, leakage, baselines, conformal coverage, and round
+trips."""
 
 import csv
 import math
@@ -19,15 +20,35 @@ from service.settings import Settings
 from tests.service.conftest import wait_until_ready
 from training.cli import main
 from training.forecast import data as forecast_data
-from training.forecast.data import UNIVARIATE_SERIES, cut_parts, part_windows, read_csv_columns, window_origins
+from training.forecast.data import (
+    UNIVARIATE_SERIES,
+    cut_parts,
+    part_windows,
+    read_csv_columns,
+    window_origins,
+)
 from training.forecast.train import WindowSampler
 
-FAST = ["--epochs", "2", "--steps-per-epoch", "3", "--hidden-size", "8", "--num-layers", "1", "--batch-size", "8"]
+FAST = [
+    "--epochs",
+    "2",
+    "--steps-per-epoch",
+    "3",
+    "--hidden-size",
+    "8",
+    "--num-layers",
+    "1",
+    "--batch-size",
+    "8",
+]
 
 
 def seasonal_values(length: int, season: int, seed: int) -> list[float]:
     rng = np.random.default_rng(seed)
-    return [50 + 0.1 * t + 10 * math.sin(2 * math.pi * t / season) + float(rng.normal(0, 1)) for t in range(length)]
+    return [
+        50 + 0.1 * t + 10 * math.sin(2 * math.pi * t / season) + float(rng.normal(0, 1))
+        for t in range(length)
+    ]
 
 
 def write_series_csv(path: Path, header: list[str], rows: list[list[object]], crlf: bool = False) -> Path:
@@ -60,9 +81,13 @@ def write_stock_folder(root: Path, tickers: int = 2, length: int = 420) -> Path:
         closes = 20 * np.exp(np.cumsum(np.random.default_rng(ticker).normal(0, 0.01, length)))
         rows: list[list[object]] = []
         for t, close in enumerate(closes):
-            rows.append([f"2000-{t:04d}", close * 0.99, close * 1.01, close * 0.98, close, close * 0.9, 1e6 + t])
+            rows.append(
+                [f"2000-{t:04d}", close * 0.99, close * 1.01, close * 0.98, close, close * 0.9, 1e6 + t]
+            )
         rows.insert(10, ["2000-holiday", 5.0, 5.0, 5.0, 5.0, 5.0, 0])  # Yahoo's zero-volume placeholder row
-        write_series_csv(root / f"T{ticker}.csv", ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"], rows)
+        write_series_csv(
+            root / f"T{ticker}.csv", ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"], rows
+        )
     return root
 
 
@@ -71,7 +96,9 @@ def test_csv_reading_keeps_named_columns_and_drops_zero_volume_rows(tmp_path: Pa
     values, features = read_csv_columns(folder / "T0.csv", forecast_data.STOCK_FEATURES)
     assert features == ["Open", "High", "Low", "Close", "Volume"] and values.shape == (30, 5)
     assert np.all(values[:, 4] > 0)
-    quoted = write_series_csv(tmp_path / "q.csv", ["Month", "Passengers"], [["1949-01", 112], ["1949-02", 118]], crlf=True)
+    quoted = write_series_csv(
+        tmp_path / "q.csv", ["Month", "Passengers"], [["1949-01", 112], ["1949-02", 118]], crlf=True
+    )
     assert read_csv_columns(quoted, None)[0].ravel().tolist() == [112.0, 118.0]
     with pytest.raises(ValueError, match="no column"):
         read_csv_columns(quoted, ["Close"])
@@ -79,7 +106,12 @@ def test_csv_reading_keeps_named_columns_and_drops_zero_volume_rows(tmp_path: Pa
 
 def test_parts_are_chronological_and_windows_stay_inside_their_part() -> None:
     parts = cut_parts(200, 20)
-    assert parts == {"train": (0, 126), "validation": (126, 153), "calibration": (153, 180), "test": (180, 200)}
+    assert parts == {
+        "train": (0, 126),
+        "validation": (126, 153),
+        "calibration": (153, 180),
+        "test": (180, 200),
+    }
     series = forecast_data.Series("s", np.arange(200, dtype=np.float32)[:, None], ["v"], "v", 1, parts=parts)
     for part, (start, end) in parts.items():
         origins = window_origins(series, part, context=30, horizon=5)
@@ -94,7 +126,9 @@ def test_no_test_value_reaches_fitting(tmp_path: Path) -> None:
         start, end = series.parts["test"]
         series.values[start:end] = np.nan
     assert all(math.isfinite(value) for value in forecast_data.fitted_min_scale(series_set, 24))
-    contexts, targets = WindowSampler(series_set, 24, 12, np.random.default_rng(0), synthetic_share=0.3).batch(256)
+    contexts, targets = WindowSampler(
+        series_set, 24, 12, np.random.default_rng(0), synthetic_share=0.3
+    ).batch(256)
     assert torch.isfinite(contexts).all() and torch.isfinite(targets).all()
     for part in ("train", "validation", "calibration"):
         for _, window_contexts, window_targets in part_windows(series_set, part, 24, 12):
@@ -103,18 +137,56 @@ def test_no_test_value_reaches_fitting(tmp_path: Path) -> None:
 
 def test_changing_the_test_tail_leaves_the_trained_weights_unchanged(tmp_path: Path) -> None:
     folder = write_classic_folder(tmp_path / "classic")
-    main(["forecast", "--preset", "univariate", "--data", str(folder), "--out", str(tmp_path / "a"), "--context", "24", *FAST])
+    main(
+        [
+            "forecast",
+            "--preset",
+            "univariate",
+            "--data",
+            str(folder),
+            "--out",
+            str(tmp_path / "a"),
+            "--context",
+            "24",
+            *FAST,
+        ]
+    )
     airline = folder / UNIVARIATE_SERIES["airline-passengers"].file
     lines = airline.read_text().splitlines()
     lines[-3] = lines[-3].rsplit(",", 1)[0] + ",99999"  # a held-out month changes wildly
     airline.write_text("\n".join(lines) + "\n")
-    main(["forecast", "--preset", "univariate", "--data", str(folder), "--out", str(tmp_path / "b"), "--context", "24", *FAST])
-    first, second = load_file(str(tmp_path / "a" / WEIGHTS_FILE)), load_file(str(tmp_path / "b" / WEIGHTS_FILE))
+    main(
+        [
+            "forecast",
+            "--preset",
+            "univariate",
+            "--data",
+            str(folder),
+            "--out",
+            str(tmp_path / "b"),
+            "--context",
+            "24",
+            *FAST,
+        ]
+    )
+    first, second = (
+        load_file(str(tmp_path / "a" / WEIGHTS_FILE)),
+        load_file(str(tmp_path / "b" / WEIGHTS_FILE)),
+    )
     assert all(torch.equal(first[key], second[key]) for key in first)
     card_a, card_b = load_artifact(tmp_path / "a").card, load_artifact(tmp_path / "b").card
     assert card_a.io.quantiles == card_b.io.quantiles and card_a.io.scaling == card_b.io.scaling
-    assert card_a.io.min_history == 16 and card_a.io.methods == ["network", "seasonal_naive", "ets", "theta", "combination"]
-    assert card_a.metrics["test_relative_mae_airline_passengers"] != card_b.metrics["test_relative_mae_airline_passengers"]
+    assert card_a.io.min_history == 16 and card_a.io.methods == [
+        "network",
+        "seasonal_naive",
+        "ets",
+        "theta",
+        "combination",
+    ]
+    assert (
+        card_a.metrics["test_relative_mae_airline_passengers"]
+        != card_b.metrics["test_relative_mae_airline_passengers"]
+    )
 
 
 def test_baselines_and_mase_on_hand_made_numbers() -> None:
@@ -122,7 +194,10 @@ def test_baselines_and_mase_on_hand_made_numbers() -> None:
     assert fm.naive(history, 3).tolist() == [30.0, 30.0, 30.0]
     assert fm.seasonal_naive(history, 5, season=3).tolist() == [10.0, 20.0, 30.0, 10.0, 20.0]
     assert fm.in_sample_scale(history, 3) == pytest.approx(18.0)  # |10-1|, |20-2|, |30-3|
-    assert fm.mae(np.array([1.0, 3.0]), np.array([2.0, 2.0])) == 1.0 and fm.mse(np.array([0.0]), np.array([3.0])) == 9.0
+    assert (
+        fm.mae(np.array([1.0, 3.0]), np.array([2.0, 2.0])) == 1.0
+        and fm.mse(np.array([0.0]), np.array([3.0])) == 9.0
+    )
 
 
 def test_conformal_intervals_cover_their_nominal_share() -> None:
@@ -148,26 +223,46 @@ def test_csv_train_save_load_serve_round_trip(tmp_path: Path) -> None:
     main(["forecast", "--preset", "csv", "--data", str(data), "--out", str(out), "--name", "forecast-sales",
           "--test-length", "12", "--season", "12", "--context", "24", "--horizon", "12", *FAST])  # fmt: skip
     card = load_artifact(out).card
-    assert card.io.features == ["promo", "sales"] and card.io.target == "sales" and card.io.multi_step == "direct"
+    assert (
+        card.io.features == ["promo", "sales"]
+        and card.io.target == "sales"
+        and card.io.multi_step == "direct"
+    )
     assert card.io.context_length == 24 and set(card.io.quantiles) >= {"0.1", "0.9"}
     assert {"test_mase_sales", "test_relative_mae_sales", "test_coverage_80_sales"} <= set(card.metrics)
-    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG" and (out / "forecast.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG" and (out / "forecast.png").read_bytes()[
+        :4
+    ] == b"\x89PNG"
     history = [[row[1], row[2]] for row in rows[-30:]]
     with TestClient(create_app(Settings(artifacts_dir=out.parent))) as client:
         wait_until_ready(client)
-        response = client.post("/v1/forecast", json={"history": history, "horizon": 12, "quantiles": [0.1, 0.9]})
+        response = client.post(
+            "/v1/forecast", json={"history": history, "horizon": 12, "quantiles": [0.1, 0.9]}
+        )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model"] == "forecast-sales" and len(body["forecast"]) == 12
-    assert all(low <= high for low, high in zip(body["quantiles"]["0.1"], body["quantiles"]["0.9"], strict=True))
+    assert all(
+        low <= high for low, high in zip(body["quantiles"]["0.1"], body["quantiles"]["0.9"], strict=True)
+    )
 
 
 def test_stocks_preset_trains_a_direct_ohlcv_model(tmp_path: Path) -> None:
     folder = write_stock_folder(tmp_path / "stocks")
     main(["forecast", "--preset", "stocks", "--data", str(folder), "--out", str(tmp_path / "fs"), *FAST])
     card = load_artifact(tmp_path / "fs").card
-    assert card.io.features == forecast_data.STOCK_FEATURES and card.io.target == "Close" and card.io.max_horizon == 5
-    assert {"test_mase", "test_mase_naive", "test_mase_step1", "test_mase_step1_naive", "test_coverage_80"} <= set(card.metrics)
+    assert (
+        card.io.features == forecast_data.STOCK_FEATURES
+        and card.io.target == "Close"
+        and card.io.max_horizon == 5
+    )
+    assert {
+        "test_mase",
+        "test_mase_naive",
+        "test_mase_step1",
+        "test_mase_step1_naive",
+        "test_coverage_80",
+    } <= set(card.metrics)
 
 
 def test_sine_preset_trains_a_recursive_model_on_its_rollouts(tmp_path: Path) -> None:
@@ -189,5 +284,9 @@ def test_short_windows_are_padded_back_by_their_season_down_to_min_history() -> 
     assert origins.min() == 8 and origins.max() == 36
     contexts, targets = forecast_data.windows_at(series, np.array([20, 8]), 24, 4)
     assert contexts.shape == (2, 24, 1) and targets[0].tolist() == [10.0, 20.0, 30.0, 40.0]
-    assert contexts[0, :, 0].tolist() == [10.0, 20.0, 30.0, 40.0] * 6  # 20 real values, padded back by their season
-    assert contexts[1, :16, 0].tolist() == [10.0] * 16  # 8 values show no season yet: the first one is repeated
+    assert (
+        contexts[0, :, 0].tolist() == [10.0, 20.0, 30.0, 40.0] * 6
+    )  # 20 real values, padded back by their season
+    assert (
+        contexts[1, :16, 0].tolist() == [10.0] * 16
+    )  # 8 values show no season yet: the first one is repeated

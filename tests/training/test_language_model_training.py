@@ -50,7 +50,12 @@ def test_ptb_tokenizer_normalizes_user_text_as_ptb_was_prepared(text: str, token
 
 def test_batchify_lays_the_corpus_out_in_contiguous_streams() -> None:
     data = batchify(torch.arange(26), 4)  # two ids do not fill a row and are dropped
-    assert data.tolist() == [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11], [12, 13, 14, 15, 16, 17], [18, 19, 20, 21, 22, 23]]
+    assert data.tolist() == [
+        [0, 1, 2, 3, 4, 5],
+        [6, 7, 8, 9, 10, 11],
+        [12, 13, 14, 15, 16, 17],
+        [18, 19, 20, 21, 22, 23],
+    ]
 
 
 def test_bptt_windows_shift_targets_by_one_and_cover_each_stream() -> None:
@@ -60,7 +65,9 @@ def test_bptt_windows_shift_targets_by_one_and_cover_each_stream() -> None:
 
 def test_state_is_carried_between_windows_but_detached() -> None:
     torch.manual_seed(0)
-    model = LanguageModel(LanguageModelConfig(vocab_size=30, embedding_dim=6, hidden_size=6, num_layers=1, dropout=0.0))
+    model = LanguageModel(
+        LanguageModelConfig(vocab_size=30, embedding_dim=6, hidden_size=6, num_layers=1, dropout=0.0)
+    )
     data = batchify(torch.randint(0, 30, (40,)), 2)
     (first_x, _), (second_x, _) = bptt_windows(data, 5)[:2]
     _, state = model(first_x)
@@ -81,8 +88,29 @@ def test_vocabulary_is_the_training_split_plus_eos(tmp_path: Path) -> None:
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_one_epoch_writes_an_artifact_whose_perplexity_reproduces(tmp_path: Path, cell: str) -> None:
     data = write_ptb_corpus(tmp_path / "data")
-    main(["--threads", "1", "lm", "--data", str(data), "--out", str(tmp_path / "lm"), "--cell", cell, "--hidden-size", "16",
-          "--epochs", "1", "--batch-size", "4", "--bptt", "8", "--lr", "5"])  # fmt: skip
+    main(
+        [
+            "--threads",
+            "1",
+            "lm",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "lm"),
+            "--cell",
+            cell,
+            "--hidden-size",
+            "16",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--bptt",
+            "8",
+            "--lr",
+            "5",
+        ]
+    )
     artifact = load_artifact(tmp_path / "lm")
     assert artifact.card.task == "language-model" and artifact.card.arch["cell"] == cell
     assert (tmp_path / "lm" / "curves.png").is_file()
@@ -94,10 +122,29 @@ def test_one_epoch_writes_an_artifact_whose_perplexity_reproduces(tmp_path: Path
     assert math.exp(loss) == pytest.approx(artifact.card.metrics["test_perplexity"], rel=1e-3)
 
 
-def test_training_learns_the_toy_corpus_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_training_learns_the_toy_corpus_and_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = write_ptb_corpus(tmp_path / "data")
-    arguments = ["--threads", "1", "lm", "--data", str(data), "--out", str(tmp_path / "lm"), "--hidden-size", "32",
-                 "--batch-size", "4", "--bptt", "10", "--lr", "5", "--checkpoint-dir", str(tmp_path / "ckpt")]  # fmt: skip
+    arguments = [
+        "--threads",
+        "1",
+        "lm",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "lm"),
+        "--hidden-size",
+        "32",
+        "--batch-size",
+        "4",
+        "--bptt",
+        "10",
+        "--lr",
+        "5",
+        "--checkpoint-dir",
+        str(tmp_path / "ckpt"),
+    ]
     main([*arguments, "--epochs", "1"])
     main([*arguments, "--epochs", "4"])
     assert "resumed after epoch 1" in capsys.readouterr().out

@@ -1,4 +1,5 @@
-"""The shared training skeleton: early stopping's state survives a checkpoint; configs come from the command line."""
+"""The shared training skeleton: early stopping's state survives a checkpoint; configs come from the command
+line."""
 
 import argparse
 from pathlib import Path
@@ -35,7 +36,14 @@ def test_early_stopping_state_round_trips() -> None:
 
 def test_run_config_takes_its_fields_from_the_arguments_and_records_them() -> None:
     arguments = argparse.Namespace(
-        out=Path("out"), name="m", epochs=3, patience=1, seed=5, device="cpu", checkpoint_dir=None, unrelated="ignored"
+        out=Path("out"),
+        name="m",
+        epochs=3,
+        patience=1,
+        seed=5,
+        device="cpu",
+        checkpoint_dir=None,
+        unrelated="ignored",
     )
     config = RunConfig.from_arguments(arguments)
     assert config.epochs == 3 and config.record()["out"] == "out" and "unrelated" not in config.record()
@@ -46,4 +54,9 @@ def test_forecast_run_fills_what_was_left_unset_from_its_preset() -> None:
 
     arguments = build_parser().parse_args(["forecast", "--preset", "sine", "--out", "x"])
     config = ForecastRun.from_arguments(arguments)
-    assert (config.name, config.context, config.horizon, config.multi_step) == ("forecast-sine", 251, 1000, "recursive")
+    assert (config.name, config.context, config.horizon, config.multi_step) == (
+        "forecast-sine",
+        251,
+        1000,
+        "recursive",
+    )

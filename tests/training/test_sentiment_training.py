@@ -13,7 +13,18 @@ from training.cli import main
 from training.sentiment import encode
 from training.text_tokenizer import build_review_tokenizer
 
-TINY = ["--embedding-dim", "8", "--hidden-size", "8", "--batch-size", "16", "--max-length", "32", "--threads", "1"]
+TINY = [
+    "--embedding-dim",
+    "8",
+    "--hidden-size",
+    "8",
+    "--batch-size",
+    "16",
+    "--max-length",
+    "32",
+    "--threads",
+    "1",
+]
 
 
 def run_training(data: Path, out: Path, *extra: str) -> None:
@@ -35,7 +46,9 @@ def test_missing_split_names_what_was_expected(tmp_path: Path) -> None:
 
 
 def test_tokenizer_lowercases_drops_markup_and_splits_punctuation() -> None:
-    tokenizer = build_review_tokenizer(["Great film!<br /><br />Loved it, truly."] * 3, max_size=100, min_freq=2)
+    tokenizer = build_review_tokenizer(
+        ["Great film!<br /><br />Loved it, truly."] * 3, max_size=100, min_freq=2
+    )
     assert tokenizer.encode("GREAT film!<br />loved it").tokens == ["great", "film", "!", "loved", "it"]
     assert tokenizer.encode("unseenword").tokens == ["<unk>"]
     assert tokenizer.token_to_id("<pad>") == 0 and tokenizer.token_to_id("<unk>") == 1
@@ -82,7 +95,18 @@ def test_training_learns_the_generated_task_and_resumes_from_its_checkpoint(
     data = write_imdb_jsonl(tmp_path / "data", train_count=400)
     checkpoint = tmp_path / "checkpoint"
     run_training(data, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", str(checkpoint), "--lr", "0.01")
-    run_training(data, tmp_path / "out", "--epochs", "6", "--patience", "6", "--checkpoint-dir", str(checkpoint), "--lr", "0.01")
+    run_training(
+        data,
+        tmp_path / "out",
+        "--epochs",
+        "6",
+        "--patience",
+        "6",
+        "--checkpoint-dir",
+        str(checkpoint),
+        "--lr",
+        "0.01",
+    )
     assert "resumed after epoch 1" in capsys.readouterr().out
     card = load_artifact(tmp_path / "out").card
     assert card.training["epochs_run"] == 6

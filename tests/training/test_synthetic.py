@@ -15,7 +15,10 @@ def test_series_are_finite_of_many_scales_and_reproducible() -> None:
 
 
 def test_the_corpus_mixes_seasons_of_many_lengths_with_seasonless_series() -> None:
-    seasons = [estimate_season(row.astype(np.float64)) for row in synthetic_series(np.random.default_rng(1), 400, 240)]
+    seasons = [
+        estimate_season(row.astype(np.float64))
+        for row in synthetic_series(np.random.default_rng(1), 400, 240)
+    ]
     found = set(seasons)
     assert 0.1 < seasons.count(1) / len(seasons) < 0.7  # some series have no season (or none visible)
     assert {4, 7, 12, 24} <= found and len(found) > 15

@@ -39,37 +39,67 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "univariate": Preset(
-        context=96, horizon=30, multi_step="direct", loss="l1", eval_stride=1, synthetic=0.8, min_history=16,
+        context=96,
+        horizon=30,
+        multi_step="direct",
+        loss="l1",
+        eval_stride=1,
+        synthetic=0.8,
+        min_history=16,
         methods=("network", "seasonal_naive", "ets", "theta", "combination"),
         license="Time Series Data Library series (Hyndman) via jbrownlee/Datasets: no license stated",
     ),
     "stocks": Preset(
-        context=30, horizon=5, multi_step="direct", loss="l1", eval_stride=1, synthetic=0.0,
+        context=30,
+        horizon=5,
+        multi_step="direct",
+        loss="l1",
+        eval_stride=1,
+        synthetic=0.0,
         license="Yahoo! Finance daily prices via backtrader / backtesting.py sample data: no license stated",
     ),
     "csv": Preset(
-        context=48, horizon=24, multi_step="direct", loss="l1", eval_stride=1, synthetic=0.0, license="as the user's data"
+        context=48,
+        horizon=24,
+        multi_step="direct",
+        loss="l1",
+        eval_stride=1,
+        synthetic=0.0,
+        license="as the user's data",
     ),
     # 251 steps is two periods of sin(t / 20) (2 x 40 pi): each window's mean and spread then do not
     # depend on where in the wave it starts, so the normalized input is always the same unit sine.
     "sine": Preset(
-        context=251, horizon=1000, multi_step="recursive", loss="mse", eval_stride=60, synthetic=0.0,
+        context=251,
+        horizon=1000,
+        multi_step="recursive",
+        loss="mse",
+        eval_stride=60,
+        synthetic=0.0,
         license="generated (no data license)",
     ),
-}  # fmt: skip
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", choices=sorted(PRESETS), required=True, help="what to read and its defaults")
-    parser.add_argument("--data", type=Path, help="folder (univariate, stocks) or CSV file (csv); unused for sine")
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), required=True, help="what to read and its defaults"
+    )
+    parser.add_argument(
+        "--data", type=Path, help="folder (univariate, stocks) or CSV file (csv); unused for sine"
+    )
     RunConfig.add_arguments(parser, RunDefaults(name=None, epochs=30, patience=5, seed=7))
     parser.add_argument("--columns", help="csv: comma-separated value columns (default: all but the date)")
     parser.add_argument("--target", help="csv: the column to forecast (default: the last one)")
     parser.add_argument("--test-length", type=int, default=24, help="csv: rows held out at the end")
-    parser.add_argument("--season", type=int, default=1, help="csv: season length for seasonal naive (1: none)")
+    parser.add_argument(
+        "--season", type=int, default=1, help="csv: season length for seasonal naive (1: none)"
+    )
     parser.add_argument("--context", type=int, help="input rows per forecast (preset default)")
     parser.add_argument("--horizon", type=int, help="most steps forecast (preset default)")
-    parser.add_argument("--multi-step", choices=["direct", "recursive"], help="direct head or fed-back rollout")
+    parser.add_argument(
+        "--multi-step", choices=["direct", "recursive"], help="direct head or fed-back rollout"
+    )
     parser.add_argument("--hidden-size", type=int, default=64, help="LSTM units per layer")
     parser.add_argument("--num-layers", type=int, default=2, help="stacked LSTM layers")
     parser.add_argument("--dropout", type=float, default=0.1, help="dropout between LSTM layers")
@@ -78,14 +108,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     parser.add_argument("--clip", type=float, default=1.0, help="gradient norm clipping")
     parser.add_argument(
-        "--rollout-start", type=int, default=50, help="recursive: free-running steps trained in epoch 1, growing each epoch"
+        "--rollout-start",
+        type=int,
+        default=50,
+        help="recursive: free-running steps trained in epoch 1, growing each epoch",
     )
-    parser.add_argument("--rollout-max", type=int, default=400, help="recursive: most free-running steps trained")
     parser.add_argument(
-        "--synthetic-share", type=float, default=None, help="share of training windows drawn from synthetic seasonal series"
+        "--rollout-max", type=int, default=400, help="recursive: most free-running steps trained"
     )
     parser.add_argument(
-        "--init-weights", type=Path, default=None, help="start from these weights (a same-shaped artifact's weights.safetensors)"
+        "--synthetic-share",
+        type=float,
+        default=None,
+        help="share of training windows drawn from synthetic seasonal series",
+    )
+    parser.add_argument(
+        "--init-weights",
+        type=Path,
+        default=None,
+        help="start from these weights (a same-shaped artifact's weights.safetensors)",
     )
 
 
@@ -121,7 +162,9 @@ class ForecastRun(RunConfig):
         resolved.horizon = arguments.horizon or preset.horizon
         resolved.multi_step = arguments.multi_step or preset.multi_step
         resolved.name = arguments.name or f"forecast-{arguments.preset}"
-        resolved.synthetic_share = preset.synthetic if arguments.synthetic_share is None else arguments.synthetic_share
+        resolved.synthetic_share = (
+            preset.synthetic if arguments.synthetic_share is None else arguments.synthetic_share
+        )
         return super().from_arguments(resolved)
 
     @property

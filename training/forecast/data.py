@@ -149,12 +149,16 @@ def load_stocks(folder: Path) -> SeriesSet:
     series, files = [], {}
     for path in paths:
         values, features = read_csv_columns(path, STOCK_FEATURES)
-        series.append(Series(path.stem, values, features, "Close", 1, parts=cut_parts(len(values), STOCK_TEST_ROWS)))
+        series.append(
+            Series(path.stem, values, features, "Close", 1, parts=cut_parts(len(values), STOCK_TEST_ROWS))
+        )
         files[path.name] = sha256_of(path)
     return SeriesSet("stocks", series, files)
 
 
-def load_csv(path: Path, columns: list[str] | None, target: str | None, test_length: int, season: int) -> SeriesSet:
+def load_csv(
+    path: Path, columns: list[str] | None, target: str | None, test_length: int, season: int
+) -> SeriesSet:
     """A user's own CSV: one series, any value columns; the target defaults to the last column."""
     values, features = read_csv_columns(path, columns)
     chosen = target or features[-1]
@@ -164,7 +168,9 @@ def load_csv(path: Path, columns: list[str] | None, target: str | None, test_len
     return SeriesSet("csv", [series], {path.name: sha256_of(path)})
 
 
-def sine_waves(count: int = 100, length: int = 1000, extra: int = 1000, seed: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def sine_waves(
+    count: int = 100, length: int = 1000, extra: int = 1000, seed: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
     """The seed's waves, sin((t + shift) / 20) with integer shifts in [-80, 80], plus `extra` steps of truth.
 
     Returns (waves (count, length + extra), shifts (count,)).
@@ -197,32 +203,51 @@ def load_sine(count: int = 100, length: int = 1000, seed: int = 2) -> SeriesSet:
 def window_origins(
     series: Series, part: str, context: int, horizon: int, stride: int = 1, min_history: int | None = None
 ) -> np.ndarray:
-    """Forecast origins o whose targets [o, o + horizon) lie in `part` and whose context [o - context, o) exists,
+    """Forecast origins o whose targets [o, o + horizon) lie in `part` and whose context [o - context, o)
+    exists,
     or, given `min_history`, at least that many rows before o (windows_at pads them to `context`)."""
     if part not in series.parts:
         return np.zeros(0, dtype=np.int64)
     start, end = series.parts[part]
     first = max(start, min_history or context)
     last = end - horizon
-    return np.arange(first, last + 1, stride, dtype=np.int64) if last >= first else np.zeros(0, dtype=np.int64)
+    return (
+        np.arange(first, last + 1, stride, dtype=np.int64) if last >= first else np.zeros(0, dtype=np.int64)
+    )
 
 
 def context_at(series: Series, origin: int, context: int) -> np.ndarray:
-    """The `context` rows before `origin`; a shorter history is padded back by its estimated season, as served."""
+    """The `context` rows before `origin`; a shorter history is padded back by its estimated season, as
+    served."""
     return last_window(series.values[:origin], context, series.target_index)
 
 
-def windows_at(series: Series, origins: np.ndarray, context: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+def windows_at(
+    series: Series, origins: np.ndarray, context: int, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(contexts (n, context, F), targets (n, horizon)) for the given origins."""
     width = series.values.shape[1]
-    contexts = np.stack([context_at(series, o, context) for o in origins]) if len(origins) else np.zeros((0, context, width))
+    contexts = (
+        np.stack([context_at(series, o, context) for o in origins])
+        if len(origins)
+        else np.zeros((0, context, width))
+    )
     column = series.target_index
-    targets = np.stack([series.values[o : o + horizon, column] for o in origins]) if len(origins) else np.zeros((0, horizon))
+    targets = (
+        np.stack([series.values[o : o + horizon, column] for o in origins])
+        if len(origins)
+        else np.zeros((0, horizon))
+    )
     return contexts.astype(np.float32), targets.astype(np.float32)
 
 
 def part_windows(
-    series_set: SeriesSet, part: str, context: int, horizon: int, stride: int = 1, min_history: int | None = None
+    series_set: SeriesSet,
+    part: str,
+    context: int,
+    horizon: int,
+    stride: int = 1,
+    min_history: int | None = None,
 ) -> list[tuple[Series, np.ndarray, np.ndarray]]:
     """For each series with windows in `part`: (series, contexts, targets)."""
     result = []

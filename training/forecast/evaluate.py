@@ -42,7 +42,8 @@ class Evaluation:
 def predict(
     model: Forecaster, contexts: np.ndarray, horizon: int, min_scale: list[float], batch_size: int = 512
 ) -> tuple[np.ndarray, np.ndarray]:
-    """contexts (n, T, F) -> (forecasts (n, horizon), target window scales (n,)), in data units, on the CPU."""
+    """contexts (n, T, F) -> (forecasts (n, horizon), target window scales (n,)), in data units, on the
+    CPU."""
     model.eval()
     forecasts, scales = [], []
     floor = torch.tensor(min_scale, dtype=torch.float32)
@@ -74,7 +75,9 @@ def calibration_residuals(
         forecasts, scales = predict(model, contexts, horizon, min_scale)
         residuals.append((targets - forecasts) / scales[:, None])
     if not residuals:
-        raise ValueError(f"no calibration window of context {context} and horizon {horizon} fits in any series")
+        raise ValueError(
+            f"no calibration window of context {context} and horizon {horizon} fits in any series"
+        )
     return np.concatenate(residuals)
 
 
@@ -94,7 +97,9 @@ def served_auto(model: Forecaster, series: Series, origin: int, horizon: int, io
 
 def _band(forecasts: np.ndarray, scales: np.ndarray, io: ForecastIO) -> tuple[np.ndarray, np.ndarray]:
     quantiles = io.quantiles
-    return interval(forecasts, scales, quantiles[INTERVAL[0]]), interval(forecasts, scales, quantiles[INTERVAL[1]])
+    return interval(forecasts, scales, quantiles[INTERVAL[0]]), interval(
+        forecasts, scales, quantiles[INTERVAL[1]]
+    )
 
 
 def evaluate(model: Forecaster, series_set: SeriesSet, io: ForecastIO) -> Evaluation:
@@ -135,7 +140,12 @@ def _evaluate_sine(model: Forecaster, series_set: SeriesSet, io: ForecastIO) -> 
         "test_coverage_80": row["coverage_80"],
     }
     picture = ForecastPicture(
-        f"sine: {horizon} free-running steps, held-out wave", x[0, :, 0], y[0], forecasts[0], lower[0], upper[0]
+        f"sine: {horizon} free-running steps, held-out wave",
+        x[0, :, 0],
+        y[0],
+        forecasts[0],
+        lower[0],
+        upper[0],
     )
     return Evaluation([row], _rounded(metrics), picture)
 
@@ -150,7 +160,10 @@ def _evaluate_tails(model: Forecaster, series_set: SeriesSet, io: ForecastIO) ->
         start, end = series.parts["test"]
         horizon = series.horizon or end - start
         if horizon > max_horizon:
-            raise ValueError(f"{series.name}: test windows of {horizon} are longer than the model's max horizon {max_horizon}")
+            raise ValueError(
+                f"{series.name}: test windows of {horizon} are longer than the model's max horizon "
+                f"{max_horizon}"
+            )
         origins = np.arange(start, end - horizon + 1, horizon)
         windows, actual = windows_at(series, origins, context, horizon)  # (n, context, F), (n, horizon)
         forecasts, scales = predict(model, windows, horizon, io.scaling.min_scale)
@@ -159,7 +172,11 @@ def _evaluate_tails(model: Forecaster, series_set: SeriesSet, io: ForecastIO) ->
         naive = np.stack([fm.naive(past, horizon) for past in pasts])
         seasonal = np.stack([fm.seasonal_naive(past, horizon, series.season) for past in pasts])
         scale = fm.mase_scale(pasts[0], series.season)
-        model_mae, naive_mae, seasonal_mae = fm.mae(forecasts, actual), fm.mae(naive, actual), fm.mae(seasonal, actual)
+        model_mae, naive_mae, seasonal_mae = (
+            fm.mae(forecasts, actual),
+            fm.mae(naive, actual),
+            fm.mae(seasonal, actual),
+        )
         row: dict[str, Any] = {
             "series": series.name,
             "windows": len(origins),

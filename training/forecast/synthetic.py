@@ -58,11 +58,15 @@ def _season(rng: np.random.Generator, steps: np.ndarray, period: int) -> np.ndar
         harmonics = rng.integers(1, 4)
         pattern = np.zeros(len(steps))
         for k in range(1, harmonics + 1):
-            pattern += rng.normal(0, 1.0 / k) * np.sin(2 * np.pi * k * steps / period + rng.uniform(0, 2 * np.pi))
+            pattern += rng.normal(0, 1.0 / k) * np.sin(
+                2 * np.pi * k * steps / period + rng.uniform(0, 2 * np.pi)
+            )
     else:  # a random profile (e.g. weekday effects), smoothed a little for long periods
         profile = rng.normal(0, 1, period)
         if period > 12:
-            profile = np.convolve(np.concatenate([profile[-2:], profile, profile[:2]]), np.ones(5) / 5, "valid")
+            profile = np.convolve(
+                np.concatenate([profile[-2:], profile, profile[:2]]), np.ones(5) / 5, "valid"
+            )
         pattern = profile[steps % period]
     pattern -= pattern.mean()
     spread = np.abs(pattern).max()

@@ -29,7 +29,9 @@ from training.plots import forecast_png
 # A target this many window spreads from the window's mean (a flat window, then a level shift) is clamped in
 # training: one such window would otherwise outweigh a batch.
 MAX_NORMALIZED_TARGET = 20.0
-SHORT_SHARE = 0.25  # share of synthetic training windows cut short and padded, when the preset serves short histories
+SHORT_SHARE = (
+    0.25  # share of synthetic training windows cut short and padded, when the preset serves short histories
+)
 
 
 def normalized_pair(
@@ -47,7 +49,8 @@ def loss_function(kind: str) -> torch.nn.Module:
 
 class WindowSampler:
     """Training batches drawn from every series in equal shares (the short series count as much as the long),
-    plus, for one-feature models, a share of windows cut from fresh synthetic series (training/forecast/synthetic.py).
+    plus, for one-feature models, a share of windows cut from fresh synthetic series
+    (training/forecast/synthetic.py).
 
     With `min_history`, a real series' first windows have as little as that much history, and SHORT_SHARE
     of the synthetic windows are cut to a random shorter history; both are padded as the service pads."""
@@ -64,7 +67,9 @@ class WindowSampler:
         windows = part_windows(series_set, "train", context, horizon, min_history=min_history)
         self.pools = [(contexts, targets) for _, contexts, targets in windows]
         if not self.pools and synthetic_share < 1:
-            raise ValueError(f"no training window of context {context} and horizon {horizon} fits in any series")
+            raise ValueError(
+                f"no training window of context {context} and horizon {horizon} fits in any series"
+            )
         self.context, self.horizon, self.min_history = context, horizon, min_history
         self.synthetic_share = synthetic_share if self.pools else 1.0
         self.rng = rng
@@ -83,7 +88,9 @@ class WindowSampler:
             for row in series:
                 history = row[: self.context, None]  # (context, 1)
                 if self.min_history is not None and self.rng.random() < SHORT_SHARE:
-                    history = last_window(history[self.rng.integers(self.min_history, self.context) :], self.context, 0)
+                    history = last_window(
+                        history[self.rng.integers(self.min_history, self.context) :], self.context, 0
+                    )
                 contexts.append(history)
                 targets.append(row[self.context :])
         return torch.from_numpy(np.stack(contexts).astype(np.float32)), torch.from_numpy(np.stack(targets))
@@ -99,11 +106,14 @@ class ForecastTrainer(Trainer[Forecaster]):
         first = self.series_set.series[0]
         self.features, self.target = first.features, first.target
         if config.synthetic_share and len(self.features) != 1:
-            raise SystemExit("--synthetic-share needs a one-feature series: the synthetic series have no covariates")
+            raise SystemExit(
+                "--synthetic-share needs a one-feature series: the synthetic series have no covariates"
+            )
         self.min_scale_values = forecast_data.fitted_min_scale(self.series_set, config.context)
         self.min_scale = torch.tensor(self.min_scale_values, dtype=torch.float32, device=self.device)
         print(
-            f"{config.preset}: {len(self.series_set.series)} series, features {self.features}, target {self.target}, "
+            f"{config.preset}: {len(self.series_set.series)} series, features {self.features}, target "
+            f"{self.target}, "
             f"context {config.context}, horizon {config.horizon} ({config.multi_step}), device {self.device}"
         )
         self.model = Forecaster(
@@ -126,19 +136,33 @@ class ForecastTrainer(Trainer[Forecaster]):
         self.sampler: WindowSampler | None = None
 
     def start(self, first_epoch: int) -> None:
-        self.rng = np.random.default_rng(self.config.seed + first_epoch)  # a resumed run draws other windows than epoch 1's
+        self.rng = np.random.default_rng(
+            self.config.seed + first_epoch
+        )  # a resumed run draws other windows than epoch 1's
 
     def _rollout(self, epoch: int) -> int:
-        """Recursive models train on free-running rollouts that grow each epoch; direct ones on the whole horizon."""
+        """Recursive models train on free-running rollouts that grow each epoch; direct ones on the whole
+        horizon."""
         config = self.config
-        return min(config.rollout_max, config.rollout_start * epoch, config.horizon) if config.recursive else config.horizon
+        return (
+            min(config.rollout_max, config.rollout_start * epoch, config.horizon)
+            if config.recursive
+            else config.horizon
+        )
 
     def train_epoch(self, epoch: int) -> EpochStats:
         """Every rank draws the same global batch and trains on its own rows of it."""
         config, horizon = self.config, self._rollout(epoch)
-        if self.sampler is None or horizon != self.sampler.horizon:  # windows are cut again only when the rollout grows
+        if (
+            self.sampler is None or horizon != self.sampler.horizon
+        ):  # windows are cut again only when the rollout grows
             self.sampler = WindowSampler(
-                self.series_set, config.context, horizon, self.rng, config.synthetic_share, self.preset.min_history
+                self.series_set,
+                config.context,
+                horizon,
+                self.rng,
+                config.synthetic_share,
+                self.preset.min_history,
             )
         self.train_model.train()
         rows = distributed.rows_of(range(config.batch_size), self.world)
@@ -155,7 +179,9 @@ class ForecastTrainer(Trainer[Forecaster]):
             contexts, targets = self.sampler.batch(config.batch_size)
             contexts, targets = contexts[rows].to(self.device), targets[rows].to(self.device)
             x, y = normalized_pair(contexts, targets, self.min_scale, self.model.config.target_index)
-            y = y.clamp(-MAX_NORMALIZED_TARGET, MAX_NORMALIZED_TARGET)  # a near-flat window then a jump: not a lesson
+            y = y.clamp(
+                -MAX_NORMALIZED_TARGET, MAX_NORMALIZED_TARGET
+            )  # a near-flat window then a jump: not a lesson
             batch_loss = self.loss(self.train_model(x, horizon), y)
             self.optimizer.zero_grad(set_to_none=True)
             torch.autograd.backward(batch_loss * share)
@@ -172,7 +198,12 @@ class ForecastTrainer(Trainer[Forecaster]):
         config = self.config
         horizon = min(config.rollout_max, config.horizon) if config.recursive else config.horizon
         windows = part_windows(
-            self.series_set, "validation", config.context, horizon, self.preset.eval_stride, self.preset.min_history
+            self.series_set,
+            "validation",
+            config.context,
+            horizon,
+            self.preset.eval_stride,
+            self.preset.min_history,
         )
         if not windows:
             raise ValueError("no validation window fits; use longer series or a shorter context/horizon")
@@ -188,9 +219,14 @@ class ForecastTrainer(Trainer[Forecaster]):
                     series.target_index,
                 )
                 chunks = [(x[i : i + 512], y[i : i + 512]) for i in range(0, len(x), 512)]
-                sums += [sum(float(self.loss(self.model(xc, horizon), yc)) * len(xc) for xc, yc in chunks), len(x)]
+                sums += [
+                    sum(float(self.loss(self.model(xc, horizon), yc)) * len(xc) for xc, yc in chunks),
+                    len(x),
+                ]
         totals = distributed.sum_across(sums, self.world, self.device)
-        return float(np.mean([total / count for total, count in zip(totals[::2], totals[1::2], strict=True)])), {}
+        return float(
+            np.mean([total / count for total, count in zip(totals[::2], totals[1::2], strict=True)])
+        ), {}
 
     def finish(self, fit: Fit) -> Finished:
         """Conformal offsets from the calibration part, then the held-out evaluation beside the baselines."""
@@ -249,7 +285,8 @@ class ForecastTrainer(Trainer[Forecaster]):
         return {
             "dataset": self.config.preset,
             "series": [s.name for s in series],
-            "splits": "chronological per series: train 70% | validation 15% | calibration 15% of the part before the test tail",
+            "splits": "chronological per series: train 70% | validation 15% | calibration 15% of the part "
+            "before the test tail",
             "test_parts": {s.name: list(s.parts["test"]) for s in series if "test" in s.parts},
             "sha256": self.series_set.files,
         }

@@ -9,7 +9,13 @@ from service.schemas.forecast import ForecastRequest, ForecastResponse
 from service.tasks.forecast import ForecastPredictor
 
 
-@v1.post("/forecast", tags=["forecast"], response_model=ForecastResponse, openapi_extra=inference_operation(ForecastRequest))
+@v1.post(
+    "/forecast",
+    tags=["forecast"],
+    response_model=ForecastResponse,
+    openapi_extra=inference_operation(ForecastRequest),
+    description="The next `horizon` values of the model's target after `history`, "
+    "with conformal bounds for `quantiles`.",
+)
 async def forecast(request: Request) -> Response:
-    """The next `horizon` values of the model's target after `history`, with conformal bounds for `quantiles`."""
     return await run_operation(request, ForecastPredictor, ForecastRequest)

@@ -28,7 +28,9 @@ async def check_readiness(registry: RegistryDep, request: Request) -> JSONRespon
     from the moment the server starts draining. Each model's status only: cards are on /v1/models."""
     drain = drain_of(request)
     ready = registry.is_ready() and not drain.draining
-    models = [ModelReadiness(name=entry.name, status=entry.status.value) for entry in registry.entries.values()]
+    models = [
+        ModelReadiness(name=entry.name, status=entry.status.value) for entry in registry.entries.values()
+    ]
     body = Readiness(ready=ready, draining=drain.draining, models=models)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 

@@ -23,13 +23,23 @@ from service.tasks.language_model.operations import NextWordPredictor, Perplexit
 TAGS: list[str | Enum] = ["language model"]
 
 
-@v1.post("/next-word", tags=TAGS, response_model=NextWordResponse, openapi_extra=inference_operation(NextWordRequest))
+@v1.post(
+    "/next-word",
+    tags=TAGS,
+    response_model=NextWordResponse,
+    openapi_extra=inference_operation(NextWordRequest),
+)
 async def predict_next_word(request: Request) -> Response:
     """The top-k next words after the context, with the model's probabilities."""
     return await run_operation(request, NextWordPredictor, NextWordRequest)
 
 
-@v1.post("/perplexity", tags=TAGS, response_model=PerplexityResponse, openapi_extra=inference_operation(PerplexityRequest))
+@v1.post(
+    "/perplexity",
+    tags=TAGS,
+    response_model=PerplexityResponse,
+    openapi_extra=inference_operation(PerplexityRequest),
+)
 async def score_perplexity(request: Request) -> Response:
     """Perplexity of the text: exp of the mean NLL per token, the closing <eos> included."""
     return await run_operation(request, PerplexityPredictor, PerplexityRequest)
@@ -49,5 +59,9 @@ async def generate_text(request: Request) -> Response:
     generation = generator_of(request).start(context, body, request.is_disconnected)
     if not body.stream:
         return json_response(await generation.collect())
-    opening = await anext(generation.tokens)  # a refusal before the first token keeps its real status and headers
-    return StreamingResponse(events(opening, generation.tokens, body.max_new_tokens), media_type="text/event-stream")
+    opening = await anext(
+        generation.tokens
+    )  # a refusal before the first token keeps its real status and headers
+    return StreamingResponse(
+        events(opening, generation.tokens, body.max_new_tokens), media_type="text/event-stream"
+    )

@@ -8,7 +8,14 @@ Errors are the protocol's {"error": "..."} (service/api/errors.py).
 from fastapi import APIRouter, Request, Response
 
 from service.api.body import read_body
-from service.api.deps import RegistryDep, drain_of, json_response, registry_of, request_context, task_tensors_of
+from service.api.deps import (
+    RegistryDep,
+    drain_of,
+    json_response,
+    registry_of,
+    request_context,
+    task_tensors_of,
+)
 from service.api.errors import documented_errors
 from service.api.openapi import retry_safe
 from service.errors import InvalidInput, ModelNotFound, ModelNotReady
@@ -69,7 +76,9 @@ async def check_server_ready(registry: RegistryDep, request: Request) -> ServerR
     """200 when /readyz is; otherwise 503, as KServe's own server answers."""
     drain = drain_of(request)
     if drain.draining or not registry.is_ready():
-        raise ModelNotReady("the server is draining" if drain.draining else "the models are not all loaded yet")
+        raise ModelNotReady(
+            "the server is draining" if drain.draining else "the models are not all loaded yet"
+        )
     return ServerReadiness(ready=True)
 
 
@@ -102,7 +111,9 @@ INFER_OPERATION = retry_safe(InferRequest)
 
 
 @v2.post("/models/{name}/infer", response_model=InferResponse, openapi_extra=INFER_OPERATION)
-@v2.post("/models/{name}/versions/{version}/infer", response_model=InferResponse, openapi_extra=INFER_OPERATION)
+@v2.post(
+    "/models/{name}/versions/{version}/infer", response_model=InferResponse, openapi_extra=INFER_OPERATION
+)
 async def infer(name: str, request: Request, version: str | None = None) -> Response:
     """Run the model on the request's tensors; `id` is echoed."""
     context = request_context(request)
@@ -110,8 +121,12 @@ async def infer(name: str, request: Request, version: str | None = None) -> Resp
     assert entry.card is not None  # served_entry checked it
     body = await read_body(request, InferRequest)
     if body.model_name not in (None, name) or body.model_version not in (None, entry.card.version):
-        raise InvalidInput(f"the body names model {body.model_name!r} version {body.model_version!r}; the path, {name!r}")
+        raise InvalidInput(
+            f"the body names model {body.model_name!r} version {body.model_version!r}; the path, {name!r}"
+        )
     outputs = await tensors.infer(context, name, body, request.is_disconnected)
     return json_response(
-        InferResponse(model_name=name, model_version=entry.card.version, id=body.id, outputs=requested(outputs, body))
+        InferResponse(
+            model_name=name, model_version=entry.card.version, id=body.id, outputs=requested(outputs, body)
+        )
     )

@@ -9,7 +9,12 @@ from service.schemas.sentiment import SentimentRequest, SentimentResponse
 from service.tasks.sentiment import SentimentPredictor
 
 
-@v1.post("/sentiment", tags=["sentiment"], response_model=SentimentResponse, openapi_extra=inference_operation(SentimentRequest))
+@v1.post(
+    "/sentiment",
+    tags=["sentiment"],
+    response_model=SentimentResponse,
+    openapi_extra=inference_operation(SentimentRequest),
+)
 async def classify_sentiment(request: Request) -> Response:
     """Classify each text as negative or positive, with both class probabilities."""
     return await run_operation(request, SentimentPredictor, SentimentRequest)

@@ -36,9 +36,11 @@ ERRORS = documented_errors(
     {
         400: "a state token altered, signed under another key, or sent while tokens are off (invalid_state)",
         404: "no live session of that id (session_not_found), or no model of that name (model_not_found)",
-        409: "another call on the session is running (session_busy); a token of another model version (version_mismatch)",
+        409: "another call on the session is running (session_busy); "
+        "a token of another model version (version_mismatch)",
         410: "the state token expired (state_expired)",
-        429: "the server holds RNNSERVE_MAX_SESSIONS sessions (too_many_sessions), or the model's queue is full; see Retry-After",
+        429: "the server holds RNNSERVE_MAX_SESSIONS sessions (too_many_sessions), "
+        "or the model's queue is full; see Retry-After",
     },
 )
 
@@ -59,9 +61,16 @@ class ClosingStream(StreamingResponse):
             await self.events.aclose()
 
 
-@v1.post("/sessions", tags=TAGS, response_model=SessionAnswer, responses=ERRORS, openapi_extra=request_body(SessionStartRequest))
+@v1.post(
+    "/sessions",
+    tags=TAGS,
+    response_model=SessionAnswer,
+    responses=ERRORS,
+    openapi_extra=request_body(SessionStartRequest),
+    description="Start a session: feed the prompt (if any) after an implicit <eos>; answers "
+    "its id, the next words and a state token.",
+)
 async def start_session(request: Request) -> Response:
-    """Start a session: feed the prompt (if any) after an implicit <eos>; answers its id, the next words and a state token."""
     context = request_context(request)
     body = await read_body(request, SessionStartRequest)
     sessions = sessions_of(request)
@@ -70,7 +79,11 @@ async def start_session(request: Request) -> Response:
 
 
 @v1.post(
-    "/sessions/append", tags=TAGS, response_model=SessionAnswer, responses=ERRORS, openapi_extra=retry_safe(StateAppendRequest)
+    "/sessions/append",
+    tags=TAGS,
+    response_model=SessionAnswer,
+    responses=ERRORS,
+    openapi_extra=retry_safe(StateAppendRequest),
 )
 async def append_to_state(request: Request) -> Response:
     """Feed text from a state token; answers the next words, the running perplexity and a new token."""
@@ -87,9 +100,10 @@ async def append_to_state(request: Request) -> Response:
     response_model=SessionGenerateAnswer,
     responses={**ERRORS, 200: STREAM_RESPONSE},
     openapi_extra=retry_safe(StateGenerateRequest),
+    description="Generate from a state token, as /v1/generate; with `commit`, the new "
+    "token includes what was generated.",
 )
 async def generate_from_state(request: Request) -> Response:
-    """Generate from a state token, as /v1/generate; with `commit`, the new token includes what was generated."""
     context = request_context(request)
     body = await read_body(request, StateGenerateRequest)
     generation = sessions_of(request).generate_from_token(context, body.state, body, request.is_disconnected)
@@ -130,9 +144,10 @@ async def append_to_session(session_id: str, request: Request) -> Response:
     response_model=SessionGenerateAnswer,
     responses={**ERRORS, 200: STREAM_RESPONSE},
     openapi_extra=request_body(SessionGenerateRequest),
+    description="Generate from the session's state, as /v1/generate (streamed too); "
+    "`commit` says whether the tokens join it.",
 )
 async def generate_in_session(session_id: str, request: Request) -> Response:
-    """Generate from the session's state, as /v1/generate (streamed too); `commit` says whether the tokens join it."""
     context = request_context(request)
     body = await read_body(request, SessionGenerateRequest)
     generation = sessions_of(request).generate_in_session(context, session_id, body, request.is_disconnected)

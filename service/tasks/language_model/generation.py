@@ -84,7 +84,11 @@ class TextGenerator:
         self.step_timeout_s = step_timeout_s
 
     def start(
-        self, context: RequestContext, body: GenerateRequest, disconnected: Disconnected, from_state: State | None = None
+        self,
+        context: RequestContext,
+        body: GenerateRequest,
+        disconnected: Disconnected,
+        from_state: State | None = None,
     ) -> Generation:
         """The model, the seed and the tokens to come of one generate request. `from_state`, a session's,
         takes the place of the prompt."""
@@ -92,7 +96,9 @@ class TextGenerator:
         seed = body.seed if body.seed is not None else draw_seed()
         context.log_fields["max_new_tokens"] = body.max_new_tokens
         first = first_step(body, seed, from_state)
-        tokens = generate_tokens(model, first, body.max_new_tokens, context, self.step_timeout_s, disconnected)
+        tokens = generate_tokens(
+            model, first, body.max_new_tokens, context, self.step_timeout_s, disconnected
+        )
         return Generation(model, seed, tokens)
 
 

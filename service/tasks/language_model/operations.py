@@ -38,7 +38,8 @@ class PreparedSession(Prepared[SessionItem]):
 
 
 class LanguageModelOperation(Predictor[RequestT, PreparedT, LMOutput, ResponseT]):
-    """An operation over the language model's runner: next word, perplexity, a generation or a session step."""
+    """An operation over the language model's runner: next word, perplexity, a generation or a session
+    step."""
 
     task = "language-model"
 
@@ -53,8 +54,11 @@ class NextWordPredictor(LanguageModelOperation[NextWordRequest, PreparedContext,
         sizes = {"chars": len(request.text), "tokens": len(context.token_ids)}
         return PreparedContext([self.lm.next_word_item(context)], sizes, context)
 
-    def postprocess(self, request: NextWordRequest, prepared: PreparedContext, outputs: list[LMOutput]) -> NextWordResponse:
-        """The top-k words by the model's probabilities; <unk> and <eos> are left out of the ranking, not renormalized."""
+    def postprocess(
+        self, request: NextWordRequest, prepared: PreparedContext, outputs: list[LMOutput]
+    ) -> NextWordResponse:
+        """The top-k words by the model's probabilities; <unk> and <eos> are left out of the ranking, not
+        renormalized."""
         [output] = outputs
         if output.top is None:
             raise RuntimeError("a next-word item came back without its ranking")
@@ -69,7 +73,9 @@ class NextWordPredictor(LanguageModelOperation[NextWordRequest, PreparedContext,
         )
 
 
-class PerplexityPredictor(LanguageModelOperation[PerplexityRequest, Prepared[PerplexityItem], PerplexityResponse]):
+class PerplexityPredictor(
+    LanguageModelOperation[PerplexityRequest, Prepared[PerplexityItem], PerplexityResponse]
+):
     def preprocess(self, request: PerplexityRequest) -> Prepared[PerplexityItem]:
         item = self.lm.perplexity_item(self.lm.context(request.text, "text"))
         return Prepared([item], {"chars": len(request.text), "tokens": len(item.token_ids)})
@@ -114,7 +120,9 @@ class GenerationStep:
         return replace(self, previous=token)
 
 
-class GenerationPredictor(LanguageModelOperation[GenerationStep, Prepared[GenerationItem | SessionItem], SampledToken]):
+class GenerationPredictor(
+    LanguageModelOperation[GenerationStep, Prepared[GenerationItem | SessionItem], SampledToken]
+):
     """Generation runs this pipeline once per new token; each step is one batcher item."""
 
     def preprocess(self, request: GenerationStep) -> Prepared[GenerationItem | SessionItem]:
@@ -128,7 +136,10 @@ class GenerationPredictor(LanguageModelOperation[GenerationStep, Prepared[Genera
         return Prepared([item], {"chars": len(request.prompt), "tokens": len(context.token_ids)})
 
     def postprocess(
-        self, request: GenerationStep, prepared: Prepared[GenerationItem | SessionItem], outputs: list[LMOutput]
+        self,
+        request: GenerationStep,
+        prepared: Prepared[GenerationItem | SessionItem],
+        outputs: list[LMOutput],
     ) -> SampledToken:
         [output] = outputs
         if output.log_probs is None:
@@ -166,12 +177,17 @@ class SessionStepPredictor(LanguageModelOperation[SessionStep, PreparedSession, 
             context = self.lm.context(request.text, "text", allow_empty=True)
             words, unknown = context.token_ids, context.unknown_words
             if not words and request.state is not None:
-                raise InvalidInput("the text has no words once normalized", [ErrorDetail(loc=["body", "text"], msg="no words")])
+                raise InvalidInput(
+                    "the text has no words once normalized",
+                    [ErrorDetail(loc=["body", "text"], msg="no words")],
+                )
         fed = words if request.state is not None else [self.lm.eos_id, *words]
         item = SessionItem(fed, state=request.state, targets=words)
         return PreparedSession([item], {"chars": len(request.text), "tokens": len(words)}, unknown)
 
-    def postprocess(self, request: SessionStep, prepared: PreparedSession, outputs: list[LMOutput]) -> SessionStepResult:
+    def postprocess(
+        self, request: SessionStep, prepared: PreparedSession, outputs: list[LMOutput]
+    ) -> SessionStepResult:
         [output], [item] = outputs, prepared.items
         if output.nll is None or output.top is None or output.state is None:
             raise RuntimeError("a session item came back without its score, ranking or state")

@@ -25,7 +25,8 @@ from service.tasks.language_model.items import (
     SessionItem,
 )
 
-# Most token positions scored in one forward: their logits take positions x vocabulary x 4 bytes (160 MB here).
+# Most token positions scored in one forward: their logits take positions x vocabulary x 4 bytes (160 MB
+# here).
 SCORING_POSITIONS = 4096
 
 
@@ -44,7 +45,9 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
         self.vocabulary = {word: index for index, word in enumerate(self.words)}
         for special in (self.io.eos_token, self.io.unk_token):
             if special not in self.vocabulary:
-                raise ArtifactError(self.card.name, f"special token {special!r} of io is not in tokenizer.json")
+                raise ArtifactError(
+                    self.card.name, f"special token {special!r} of io is not in tokenizer.json"
+                )
         self.eos_token, self.unk_token = self.io.eos_token, self.io.unk_token
         self.eos_id, self.unk_id = self.vocabulary[self.eos_token], self.vocabulary[self.unk_token]
 
@@ -52,13 +55,22 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
         """Normalize as the corpus was prepared; refuse text with no known word unless `allow_empty`."""
         normalizer, pre_tokenizer = self.tokenizer.normalizer, self.tokenizer.pre_tokenizer
         normalized = normalizer.normalize_str(text) if normalizer else text
-        words = [word for word, _ in pre_tokenizer.pre_tokenize_str(normalized)] if pre_tokenizer else normalized.split()
+        words = (
+            [word for word, _ in pre_tokenizer.pre_tokenize_str(normalized)]
+            if pre_tokenizer
+            else normalized.split()
+        )
         token_ids = [self.vocabulary.get(word, self.unk_id) for word in words]
-        unknown = [word for word, index in zip(words, token_ids, strict=True) if index == self.unk_id and word != self.unk_token]
+        unknown = [
+            word
+            for word, index in zip(words, token_ids, strict=True)
+            if index == self.unk_id and word != self.unk_token
+        ]
         if not allow_empty:
             if not words:
                 raise InvalidInput(
-                    "the text has no words once normalized", [ErrorDetail(loc=["body", field], msg="empty after normalization")]
+                    "the text has no words once normalized",
+                    [ErrorDetail(loc=["body", field], msg="empty after normalization")],
                 )
             if all(index == self.unk_id for index in token_ids):
                 raise InvalidInput(
@@ -70,8 +82,12 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
     def forward(self, items: list[LMItem]) -> list[LMOutput]:
         outputs: list[LMOutput | None] = [None] * len(items)
         padded: dict[bool, list[tuple[int, NextWordItem | PerplexityItem]]] = {}  # scoring? -> (index, item)
-        exact: dict[tuple[int, bool], list[tuple[int, GenerationItem]]] = {}  # (length, fresh) -> (index, item)
-        sessions: dict[tuple[int, bool], list[tuple[int, SessionItem]]] = {}  # (length, fresh) -> (index, item)
+        exact: dict[
+            tuple[int, bool], list[tuple[int, GenerationItem]]
+        ] = {}  # (length, fresh) -> (index, item)
+        sessions: dict[
+            tuple[int, bool], list[tuple[int, SessionItem]]
+        ] = {}  # (length, fresh) -> (index, item)
         for index, item in enumerate(items):
             match item:
                 case NextWordItem() | PerplexityItem():
@@ -102,9 +118,12 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
         return [output for output in outputs if output is not None]
 
     def _forward_padded(self, items: list[NextWordItem | PerplexityItem], scoring: bool) -> list[LMOutput]:
-        # Next-word contexts are padded to a multiple of 4 positions: fewer shapes for oneDNN's primitive cache.
+        # Next-word contexts are padded to a multiple of 4 positions: fewer shapes for oneDNN's primitive
+        # cache.
         multiple = 1 if scoring else 4
-        token_ids, lengths = pad_batch([item.token_ids for item in items], self.eos_id, multiple)  # (B, T), (B,)
+        token_ids, lengths = pad_batch(
+            [item.token_ids for item in items], self.eos_id, multiple
+        )  # (B, T), (B,)
         self.observe_padding(int(lengths.sum()), token_ids.numel())
         token_ids, lengths = token_ids.to(self.device), lengths.to(self.device)
         if scoring:
@@ -116,7 +135,9 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
             nll = -(picked * real).sum(dim=1)  # (B,)
             return [LMOutput(None, None, value) for value in nll.tolist()]
         logits, _ = self.network(token_ids, last_positions=lengths - 1)  # (B, 1, V)
-        return [LMOutput(None, None, None, top) for top in self._rank(F.log_softmax(logits.float(), dim=-1)[:, 0])]
+        return [
+            LMOutput(None, None, None, top) for top in self._rank(F.log_softmax(logits.float(), dim=-1)[:, 0])
+        ]
 
     def _rank(self, log_probs: torch.Tensor) -> list[list[tuple[int, float]]]:
         """Each row's MAX_TOP_K likeliest ids with their probabilities, <unk> and <eos> left out (the rest not
@@ -149,7 +170,9 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
         return outputs
 
     def _forward_exact(self, items: list[GenerationItem], fresh: bool) -> list[LMOutput]:
-        token_ids = torch.tensor([item.token_ids for item in items], device=self.device)  # (B, T), all of one length
+        token_ids = torch.tensor(
+            [item.token_ids for item in items], device=self.device
+        )  # (B, T), all of one length
         state = None if fresh else _stack_states([item.state for item in items if item.state is not None])
         logits, new_state = self.network(token_ids, state, last_only=True)  # (B, 1, V)
         last = F.log_softmax(logits.float(), dim=-1)[:, -1].cpu()  # (B, V)
@@ -163,8 +186,11 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
         """Predict each word from <eos> and the words before it, then the closing <eos>."""
         return PerplexityItem([self.eos_id, *context.token_ids], targets=[*context.token_ids, self.eos_id])
 
-    def sample(self, log_probs: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator) -> int:
-        """Pick the next id: greedy at temperature 0, else sample (top-k cut first). <unk> is never produced."""
+    def sample(
+        self, log_probs: torch.Tensor, temperature: float, top_k: int, generator: torch.Generator
+    ) -> int:
+        """Pick the next id: greedy at temperature 0, else sample (top-k cut first). <unk> is never
+        produced."""
         logits = log_probs.double()  # a copy; float64 keeps any temperature in (0, 5] from overflowing
         logits[self.unk_id] = float("-inf")
         if temperature == 0:
@@ -178,7 +204,8 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
         return int(torch.multinomial(logits.softmax(dim=-1), 1, generator=generator))
 
     def cost(self, item: LMItem) -> tuple[str, float]:
-        """Scoring projects every position through the vocabulary; next word and generation steps only the last."""
+        """Scoring projects every position through the vocabulary; next word and generation steps only the
+        last."""
         return (item.cost_kind, float(max(1, len(item.token_ids))))
 
     def warmup(self) -> None:
@@ -188,7 +215,9 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
             [self.next_word_item(context), self.perplexity_item(context), generation_start]
         )
         self.require_finite(torch.tensor([p for _, p in next_word.top or [(0, float("nan"))]]))
-        self.require_finite(generation.log_probs if generation.log_probs is not None else torch.tensor(float("nan")))
+        self.require_finite(
+            generation.log_probs if generation.log_probs is not None else torch.tensor(float("nan"))
+        )
         self.require_finite(torch.tensor(perplexity.nll if perplexity.nll is not None else float("nan")))
 
     def example_request(self) -> dict[str, object]:
@@ -196,7 +225,8 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
 
 
 def _within_budget(group: list[int], lengths: list[int], budget: int | None) -> list[list[int]]:
-    """Split a group (sorted by length) so that rows x longest row stays within `budget`; a lone row always runs."""
+    """Split a group (sorted by length) so that rows x longest row stays within `budget`; a lone row always
+    runs."""
     if budget is None:
         return [group]
     chunks: list[list[int]] = []

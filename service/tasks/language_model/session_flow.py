@@ -55,26 +55,38 @@ class SessionFlow:
         generator: TextGenerator,
         ttl_s: float,
     ) -> None:
-        self.registry, self.store, self.codec, self.generator, self.ttl_s = registry, store, codec, generator, ttl_s
+        self.registry, self.store, self.codec, self.generator, self.ttl_s = (
+            registry,
+            store,
+            codec,
+            generator,
+            ttl_s,
+        )
 
-    async def feed(self, context: RequestContext, model: SessionModel, before: Session | None, step: SessionStep) -> Step:
+    async def feed(
+        self, context: RequestContext, model: SessionModel, before: Session | None, step: SessionStep
+    ) -> Step:
         """Run one step through the model's batcher; the session after it, its expiry renewed."""
         result = await model.run(step, context)
         count, nll = (before.token_count, before.nll) if before else (0, 0.0)
         expires_at = time.time() + self.ttl_s
-        after = Session(model.name, model.card.version, result.state, count + result.scored, nll + result.nll, expires_at)
+        after = Session(
+            model.name, model.card.version, result.state, count + result.scored, nll + result.nll, expires_at
+        )
         return after, result
 
     async def start(
         self, context: RequestContext, model_name: str | None, prompt: str, session_id: str | None = None
     ) -> tuple[str, Session, SessionStepResult]:
-        """A new server-side session fed `prompt` after an implicit <eos>, kept under a new id (or `session_id`)."""
+        """A new server-side session fed `prompt` after an implicit <eos>, kept under a new id (or
+        `session_id`)."""
         model = self.registry.resolve(model_name, SessionStepPredictor)
         session, result = await self.feed(context, model, None, SessionStep(prompt, None))
         return self.store.add(session, session_id), session, result
 
     async def append(self, context: RequestContext, session_id: str, text: str) -> Step:
-        """Feed `text` to a held server-side session (409 if it is in another call) and keep what comes out."""
+        """Feed `text` to a held server-side session (409 if it is in another call) and keep what comes
+        out."""
         before = self.store.hold(session_id)
         after: Session | None = None
         try:
@@ -94,7 +106,9 @@ class SessionFlow:
         model = self.registry.resolve(token_model(token), SessionStepPredictor)
         return model, self.codec.decode(token, model.card.version, torch.device(str(self.registry.device)))
 
-    def reply(self, session_id: str | None, session: Session, result: SessionStepResult, top_k: int) -> SessionAnswer:
+    def reply(
+        self, session_id: str | None, session: Session, result: SessionStepResult, top_k: int
+    ) -> SessionAnswer:
         """The answer to a start or an append: the next words and, with tokens on, a new state token."""
         return SessionAnswer(
             **info(session_id, session),
@@ -104,16 +118,23 @@ class SessionFlow:
         )
 
     def generate_in_session(
-        self, context: RequestContext, session_id: str, body: SessionGenerateRequest, disconnected: Disconnected
+        self,
+        context: RequestContext,
+        session_id: str,
+        body: SessionGenerateRequest,
+        disconnected: Disconnected,
     ) -> "SessionGeneration":
-        """Generate from a held server-side session; it is released with what the call leaves, exactly once."""
+        """Generate from a held server-side session; it is released with what the call leaves, exactly
+        once."""
         before = self.store.hold(session_id)
         try:
             model = self.registry.resolve(before.model, SessionStepPredictor)
         except BaseException:
             self.store.release(session_id, None)
             raise
-        return self._generation(context, model, session_id, before, body, disconnected, self._releaser(session_id))
+        return self._generation(
+            context, model, session_id, before, body, disconnected, self._releaser(session_id)
+        )
 
     def generate_from_token(
         self, context: RequestContext, token: str, body: SessionGenerateRequest, disconnected: Disconnected
@@ -135,7 +156,11 @@ class SessionFlow:
         on_done: Callable[[Session], None],
     ) -> "SessionGeneration":
         asked = GenerateRequest(
-            model=model.name, max_new_tokens=body.max_new_tokens, temperature=body.temperature, top_k=body.top_k, seed=body.seed
+            model=model.name,
+            max_new_tokens=body.max_new_tokens,
+            temperature=body.temperature,
+            top_k=body.top_k,
+            seed=body.seed,
         )
         try:
             started = self.generator.start(context, asked, disconnected, from_state=before.state)

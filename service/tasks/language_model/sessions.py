@@ -29,7 +29,14 @@ import numpy as np
 import torch
 
 from models.language_model import State
-from service.errors import InvalidState, SessionBusy, SessionNotFound, StateExpired, TooManySessions, VersionMismatch
+from service.errors import (
+    InvalidState,
+    SessionBusy,
+    SessionNotFound,
+    StateExpired,
+    TooManySessions,
+    VersionMismatch,
+)
 
 
 @dataclass(frozen=True)
@@ -61,13 +68,15 @@ class SessionStore:
                 del self.sessions[session_id]
 
     def add(self, session: Session, session_id: str | None = None) -> str:
-        """Keep `session` under a new random id (or `session_id`, the Open Inference Protocol's sequence id)."""
+        """Keep `session` under a new random id (or `session_id`, the Open Inference Protocol's sequence
+        id)."""
         self._sweep()
         if len(self.sessions) >= self.capacity:
             soonest = min(session.expires_at for session in self.sessions.values())
             retry_after = max(1, math.ceil(soonest - time.time()))
             raise TooManySessions(
-                f"the server holds {self.capacity} sessions (RNNSERVE_MAX_SESSIONS); end one with DELETE, or retry",
+                f"the server holds {self.capacity} sessions (RNNSERVE_MAX_SESSIONS); end one with DELETE, or "
+                f"retry",
                 headers={"Retry-After": str(retry_after)},
             )
         session_id = session_id or secrets.token_urlsafe(16)
@@ -85,7 +94,9 @@ class SessionStore:
         """The session, held for one call until `release`; a second call meanwhile is 409."""
         session = self.get(session_id)
         if session_id in self.busy:
-            raise SessionBusy(f"session {session_id!r} is in another call; a session takes one call at a time")
+            raise SessionBusy(
+                f"session {session_id!r} is in another call; a session takes one call at a time"
+            )
         self.busy.add(session_id)
         return session
 
@@ -152,12 +163,15 @@ class StateCodec:
             raise StateExpired("the state token expired; start a new session")
         if header["version"] != version:
             raise VersionMismatch(
-                f"the state token is of model {header['model']!r} version {header['version']!r}; this server has {version!r}"
+                f"the state token is of model {header['model']!r} version {header['version']!r}; this server "
+                f"has {version!r}"
             )
         values = np.frombuffer(body, dtype=np.float16).reshape(header["parts"], *header["shape"])
         tensors = [torch.from_numpy(part.astype(np.float32)).to(device) for part in values]
         state: State = (tensors[0], tensors[1]) if header["parts"] == 2 else tensors[0]
-        return Session(header["model"], header["version"], state, header["tokens"], header["nll"], header["exp"])
+        return Session(
+            header["model"], header["version"], state, header["tokens"], header["nll"], header["exp"]
+        )
 
 
 def token_model(token: str) -> str:

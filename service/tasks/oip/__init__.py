@@ -7,7 +7,9 @@ from service.tasks.oip.language_model import LanguageModelTensors
 from service.tasks.oip.tensors import ForecastTensors, SentimentTensors, TaskTensors
 
 
-def task_tensors(registry: ModelRegistry, generator: TextGenerator, sessions: SessionFlow) -> dict[str, TaskTensors]:
+def task_tensors(
+    registry: ModelRegistry, generator: TextGenerator, sessions: SessionFlow
+) -> dict[str, TaskTensors]:
     """Each task's tensors, running on the registry's models."""
     return {
         "sentiment": SentimentTensors(registry),

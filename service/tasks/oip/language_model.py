@@ -12,7 +12,15 @@ from service.schemas.oip import InferRequest, ResponseOutput, TensorMetadata
 from service.tasks.language_model.generation import TextGenerator
 from service.tasks.language_model.operations import NextWordPredictor, PerplexityPredictor
 from service.tasks.language_model.session_flow import SessionFlow
-from service.tasks.oip.tensors import Disconnected, TaskTensors, bad_request, output, strings, the_input, validate_value
+from service.tasks.oip.tensors import (
+    Disconnected,
+    TaskTensors,
+    bad_request,
+    output,
+    strings,
+    the_input,
+    validate_value,
+)
 
 SEQUENCE_PARAMETERS = {"sequence_id", "sequence_start", "sequence_end"}  # Triton's names
 MAX_LM_TEXTS = 16  # texts in one language-model infer request; each runs as its own /v1 operation
@@ -25,7 +33,8 @@ class LanguageModelTensors(TaskTensors):
         "max_new_tokens": "generate: tokens to generate (default 20, at most 200)",
         "temperature": "generate: 0 is greedy (default 1.0)",
         "seed": "generate: same seed, same text",
-        "sequence_id": "a session of the client's naming: one text feeds it on (next words and running perplexity)",
+        "sequence_id": "a session of the client's naming: one text feeds it on (next words and running "
+        "perplexity)",
         "sequence_start": "with sequence_id: start (or restart) the sequence with this text",
         "sequence_end": "with sequence_id: end the sequence after this text",
     }
@@ -60,7 +69,9 @@ class LanguageModelTensors(TaskTensors):
             return await self._sequence_step(context, model, request, parameters)
         operation = parameters.pop("operation", "next_word")
         if operation not in self.OPERATION_PARAMETERS:
-            raise bad_request(f"operation must be one of {sorted(self.OPERATION_PARAMETERS)}; got {operation!r}")
+            raise bad_request(
+                f"operation must be one of {sorted(self.OPERATION_PARAMETERS)}; got {operation!r}"
+            )
         unknown = sorted(set(parameters) - self.OPERATION_PARAMETERS[operation])
         if unknown:
             raise bad_request(f"{operation} takes no parameters {unknown}")
@@ -82,7 +93,8 @@ class LanguageModelTensors(TaskTensors):
             raise bad_request("sequence_id must be a non-empty string or an integer")
         if parameters or not isinstance(starting, bool) or not isinstance(ending, bool):
             raise bad_request(
-                f"with a sequence_id, the parameters are top_k, sequence_start and sequence_end; got {sorted(parameters)}"
+                f"with a sequence_id, the parameters are top_k, sequence_start and sequence_end; got "
+                f"{sorted(parameters)}"
             )
         if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
             raise bad_request(f"top_k must be an integer from 1 to {MAX_TOP_K}")
@@ -105,18 +117,34 @@ class LanguageModelTensors(TaskTensors):
     async def _next_word(
         self, context: RequestContext, model: str, texts: list[str], parameters: dict[str, Any]
     ) -> list[ResponseOutput]:
-        bodies = [validate_value(NextWordRequest, {"model": model, "text": text, **parameters}, "inputs") for text in texts]
+        bodies = [
+            validate_value(NextWordRequest, {"model": model, "text": text, **parameters}, "inputs")
+            for text in texts
+        ]
         ready = self.registry.resolve(model, NextWordPredictor)
         results = await asyncio.gather(*(ready.run(body, context) for body in bodies))
-        top_k = min(len(result.predictions) for result in results)  # fewer than asked only past the vocabulary's end
+        top_k = min(
+            len(result.predictions) for result in results
+        )  # fewer than asked only past the vocabulary's end
         shape = [len(texts), top_k]
         return [
-            output("word", "BYTES", shape, [p.word for result in results for p in result.predictions[:top_k]]),
-            output("probability", "FP32", shape, [p.probability for result in results for p in result.predictions[:top_k]]),
+            output(
+                "word", "BYTES", shape, [p.word for result in results for p in result.predictions[:top_k]]
+            ),
+            output(
+                "probability",
+                "FP32",
+                shape,
+                [p.probability for result in results for p in result.predictions[:top_k]],
+            ),
         ]
 
-    async def _perplexity(self, context: RequestContext, model: str, texts: list[str]) -> list[ResponseOutput]:
-        bodies = [validate_value(PerplexityRequest, {"model": model, "text": text}, "inputs") for text in texts]
+    async def _perplexity(
+        self, context: RequestContext, model: str, texts: list[str]
+    ) -> list[ResponseOutput]:
+        bodies = [
+            validate_value(PerplexityRequest, {"model": model, "text": text}, "inputs") for text in texts
+        ]
         ready = self.registry.resolve(model, PerplexityPredictor)
         results = await asyncio.gather(*(ready.run(body, context) for body in bodies))
         return [
@@ -125,9 +153,17 @@ class LanguageModelTensors(TaskTensors):
         ]
 
     async def _generate(
-        self, context: RequestContext, model: str, texts: list[str], parameters: dict[str, Any], disconnected: Disconnected
+        self,
+        context: RequestContext,
+        model: str,
+        texts: list[str],
+        parameters: dict[str, Any],
+        disconnected: Disconnected,
     ) -> list[ResponseOutput]:
-        bodies = [validate_value(GenerateRequest, {"model": model, "prompt": text, **parameters}, "inputs") for text in texts]
+        bodies = [
+            validate_value(GenerateRequest, {"model": model, "prompt": text, **parameters}, "inputs")
+            for text in texts
+        ]
 
         async def generate(body: GenerateRequest) -> tuple[str, int]:
             generated = await self.generator.start(context, body, disconnected).collect()

@@ -9,9 +9,11 @@ in language_model.py):
 - language-model: input `text` BYTES [N]; the parameter `operation` picks the /v1 operation:
   - `next_word` (the default; `top_k`): `word` BYTES [N, k] and `probability` FP32 [N, k];
   - `perplexity`: `perplexity` FP32 [N] and `token_count` INT32 [N];
-  - `generate` (`max_new_tokens`, `temperature`, `top_k`, `seed`): `generated_text` BYTES [N] and `seed` INT64 [N];
+  - `generate` (`max_new_tokens`, `temperature`, `top_k`, `seed`): `generated_text` BYTES [N] and `seed` INT64
+  [N];
   - with `sequence_id` (and `sequence_start`, `sequence_end`, Triton's names), one text feeds a server-side
-    session (service/tasks/language_model/session_flow.py): `word` and `probability` [1, k], the running `perplexity` FP32 [1]
+    session (service/tasks/language_model/session_flow.py): `word` and `probability` [1, k], the running
+    `perplexity` FP32 [1]
     and `token_count` INT32 [1].
 - forecast: input `history` FP32 [T] or [T, F]; parameters `horizon` (required), `quantiles` and `method`;
   outputs `forecast` FP32 [H], when quantiles are asked `quantiles` FP32 [Q, H] (rows in the order asked),
@@ -61,7 +63,8 @@ def the_input(request: InferRequest, name: str) -> RequestInput:
     values = flatten(tensor.data)
     if any(size < 0 for size in tensor.shape) or len(values) != math.prod(tensor.shape):
         raise bad_request(
-            f"input {name!r} has {len(values)} values, but its shape {tensor.shape} holds {math.prod(tensor.shape)}"
+            f"input {name!r} has {len(values)} values, but its shape {tensor.shape} holds "
+            f"{math.prod(tensor.shape)}"
         )
     tensor.data = values
     return tensor
@@ -70,7 +73,9 @@ def the_input(request: InferRequest, name: str) -> RequestInput:
 def strings(tensor: RequestInput, most: int) -> list[str]:
     """A BYTES [N] tensor's texts."""
     if tensor.datatype != "BYTES" or len(tensor.shape) != 1:
-        raise bad_request(f"input {tensor.name!r} must be BYTES of shape [N]; got {tensor.datatype} {tensor.shape}")
+        raise bad_request(
+            f"input {tensor.name!r} must be BYTES of shape [N]; got {tensor.datatype} {tensor.shape}"
+        )
     if not 1 <= len(tensor.data) <= most:
         raise bad_request(f"input {tensor.name!r} takes 1 to {most} texts; got {len(tensor.data)}")
     if not all(isinstance(value, str) for value in tensor.data):
@@ -123,7 +128,9 @@ class SentimentTensors(TaskTensors):
         return [
             TensorMetadata(name="label", datatype="BYTES", shape=[-1]),
             TensorMetadata(name="score", datatype="FP32", shape=[-1]),
-            TensorMetadata(name="probabilities", datatype="FP32", shape=[-1, labels]),  # columns in the card's label order
+            TensorMetadata(
+                name="probabilities", datatype="FP32", shape=[-1, labels]
+            ),  # columns in the card's label order
         ]
 
     async def infer(
@@ -137,7 +144,12 @@ class SentimentTensors(TaskTensors):
         return [
             output("label", "BYTES", [count], [result.label for result in results]),
             output("score", "FP32", [count], [result.score for result in results]),
-            output("probabilities", "FP32", [count, labels], [p for result in results for p in result.probabilities.values()]),
+            output(
+                "probabilities",
+                "FP32",
+                [count, labels],
+                [p for result in results for p in result.probabilities.values()],
+            ),
         ]
 
     @staticmethod
@@ -155,14 +167,18 @@ class ForecastTensors(TaskTensors):
 
     def inputs(self, card: ModelCard) -> list[TensorMetadata]:
         features = len(card.io.features) if isinstance(card.io, ForecastIO) else 1
-        return [TensorMetadata(name="history", datatype="FP32", shape=[-1] if features == 1 else [-1, features])]
+        return [
+            TensorMetadata(name="history", datatype="FP32", shape=[-1] if features == 1 else [-1, features])
+        ]
 
     def outputs(self, card: ModelCard) -> list[TensorMetadata]:
         return [
             TensorMetadata(name="forecast", datatype="FP32", shape=[-1]),
             TensorMetadata(name="quantiles", datatype="FP32", shape=[-1, -1]),  # rows in the order asked
             TensorMetadata(name="method", datatype="BYTES", shape=[1]),  # what answered
-            TensorMetadata(name="season", datatype="INT64", shape=[1]),  # the season estimated from the history
+            TensorMetadata(
+                name="season", datatype="INT64", shape=[1]
+            ),  # the season estimated from the history
         ]
 
     async def infer(
@@ -170,22 +186,39 @@ class ForecastTensors(TaskTensors):
     ) -> list[ResponseOutput]:
         tensor = the_input(request, "history")
         if tensor.datatype not in NUMERIC or len(tensor.shape) not in (1, 2):
-            raise bad_request(f"input 'history' must be numbers of shape [T] or [T, F]; got {tensor.datatype} {tensor.shape}")
+            raise bad_request(
+                f"input 'history' must be numbers of shape [T] or [T, F]; got {tensor.datatype} "
+                f"{tensor.shape}"
+            )
         if not all(isinstance(value, int | float) and not isinstance(value, bool) for value in tensor.data):
             raise bad_request("input 'history' must hold numbers")
         values = [float(value) for value in tensor.data]
         width = tensor.shape[1] if len(tensor.shape) == 2 else 0
-        history: list[Any] = [values[row : row + width] for row in range(0, len(values), width)] if width else values
+        history: list[Any] = (
+            [values[row : row + width] for row in range(0, len(values), width)] if width else values
+        )
         parameters = dict(request.parameters or {})
         unknown = sorted(set(parameters) - set(self.parameters))
         if unknown or "horizon" not in parameters:
-            raise bad_request(f"forecast takes the parameters horizon (required), quantiles and method; got {sorted(parameters)}")
-        body = validate_value(ForecastRequest, {"model": model, "history": history, **parameters}, "parameters")
+            raise bad_request(
+                f"forecast takes the parameters horizon (required), quantiles and method; got "
+                f"{sorted(parameters)}"
+            )
+        body = validate_value(
+            ForecastRequest, {"model": model, "history": history, **parameters}, "parameters"
+        )
         forecast = await self.registry.resolve(model, ForecastPredictor).run(body, context)
         outputs = [output("forecast", "FP32", [forecast.horizon], forecast.forecast)]
         if forecast.quantiles:
             rows = list(forecast.quantiles.values())
-            outputs.append(output("quantiles", "FP32", [len(rows), forecast.horizon], [value for row in rows for value in row]))
+            outputs.append(
+                output(
+                    "quantiles",
+                    "FP32",
+                    [len(rows), forecast.horizon],
+                    [value for row in rows for value in row],
+                )
+            )
         outputs.append(output("method", "BYTES", [1], [forecast.method]))
         outputs.append(output("season", "INT64", [1], [forecast.season]))
         return outputs

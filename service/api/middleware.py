@@ -113,9 +113,7 @@ class DrainingMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.drain.draining and _guarded(scope["path"], self.prefixes):
-            error = self.drain.refusal()
-            error.headers = {"Connection": "close"}
-            response = response_for(scope["path"], error)
+            response = response_for(scope["path"], self.drain.refusal())
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

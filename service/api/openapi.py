@@ -83,7 +83,7 @@ def document_api_key(schema: dict[str, Any]) -> dict[str, Any]:
 
 def document_oip_errors(schema: dict[str, Any]) -> dict[str, Any]:
     """FastAPI documents a 422 for every operation with parameters; under /v2 an invalid request is a 400
-    (service/errors.py), so those 422s, and the validation schemas only they used, are dropped."""
+    (service/api/errors.py), so those 422s, and the validation schemas only they used, are dropped."""
     for path, operations in schema.get("paths", {}).items():
         if speaks_oip(path):
             for operation in operations.values():

@@ -51,7 +51,11 @@ class Drain:
         logger.info("drain window closed: what still waited was answered 503 draining")
 
     def refusal(self) -> Draining:
-        return Draining("the server is shutting down and takes no new requests; retry on another replica")
+        """A new request's answer once draining; its connection closes, so the client reconnects elsewhere."""
+        return Draining(
+            "the server is shutting down and takes no new requests; retry on another replica",
+            headers={"Connection": "close"},
+        )
 
     def install_signal_hook(self, loop: asyncio.AbstractEventLoop) -> None:
         """Begin the drain on SIGTERM/SIGINT, then hand the signal to whoever handled it before (uvicorn).

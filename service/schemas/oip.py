@@ -1,7 +1,7 @@
 """The Open Inference Protocol's (KServe v2) JSON shapes: server and model metadata, infer request and
 response.
 
-Field names and meanings are the protocol's; what each task's tensors mean is in service/oip.py.
+Field names and meanings are the protocol's; what each task's tensors mean is in service/tasks/oip.
 """
 
 from typing import Any, Literal
@@ -56,7 +56,7 @@ class RequestInput(BaseModel):
     datatype: Datatype
     parameters: dict[str, Any] | None = None
     # Nested lists or the flat row-major list, as the protocol allows; checked against `shape` in
-    # service/oip.py.
+    # service/tasks/oip.
     data: list[Any]
 
 

@@ -14,9 +14,8 @@ FloatArray = npt.NDArray[np.float64]
 # A lag is a season when its autocorrelation peak rises at least this much above the lowest
 # autocorrelation at shorter lags: lower peaks are mostly noise on the histories served here.
 MIN_PEAK_RISE = 0.3
-NOISE_WIDTHS = (
-    5.0  # ... and well above what noise alone gives: a peak and a trough each wander by 1 / sqrt(points)
-)
+# ... and well above what noise alone gives: a peak and a trough each wander by 1 / sqrt(points)
+NOISE_WIDTHS = 5.0
 MIN_PEAK = 0.2  # ... and the peak itself at least this high
 PEAK_WIDTHS = 3.0  # ... and this many times the noise
 NEAR_UNIT_ROOT = 0.95

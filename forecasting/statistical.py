@@ -23,9 +23,8 @@ STATISTICAL_METHODS: tuple[StatisticalMethod, ...] = get_args(StatisticalMethod)
 warnings.filterwarnings("ignore", module="statsforecast")
 warnings.filterwarnings("ignore", module="statsmodels")  # Theta's seasonality test runs statsmodels' ACF
 
-MAX_ETS_SEASON = (
-    24  # statsforecast's ETS fits one coefficient per season step; longer seasons go non-seasonal
-)
+# statsforecast's ETS fits one coefficient per season step; longer seasons go non-seasonal
+MAX_ETS_SEASON = 24
 # The statistical models see at most this many seasons (and at least MIN_FITTED points) of a long
 # history: their fitting time grows with it, while the newest seasons carry most of what they use.
 MAX_FITTED_SEASONS = 8

@@ -30,9 +30,8 @@ class _Pending(Generic[ItemT, OutputT]):
     kind: str
     units: float
     queued_at: float = field(default_factory=time.monotonic)
-    started: bool = (
-        False  # set on the model's thread as its forward begins: its answer is coming, deadline or not
-    )
+    # set on the model's thread as its forward begins: its answer is coming, deadline or not
+    started: bool = False
 
 
 class MicroBatcher(Generic[ItemT, OutputT]):

@@ -29,9 +29,8 @@ from training.plots import forecast_png
 # A target this many window spreads from the window's mean (a flat window, then a level shift) is clamped in
 # training: one such window would otherwise outweigh a batch.
 MAX_NORMALIZED_TARGET = 20.0
-SHORT_SHARE = (
-    0.25  # share of synthetic training windows cut short and padded, when the preset serves short histories
-)
+# share of synthetic training windows cut short and padded, when the preset serves short histories
+SHORT_SHARE = 0.25
 
 
 def normalized_pair(

@@ -106,8 +106,7 @@ def forecast_by(
     done: dict[ForecastMethod, Forecast] | None = None,
 ) -> Forecast:
     """One method's forecast of the `horizon` steps after target[:end]. `done` keeps the forecasts already
-    made
-    from this history, so the combination reuses its parts' fits."""
+    made from this history, so the combination reuses its parts' fits."""
     done = {} if done is None else done
     if method not in done:
         if method == "combination":

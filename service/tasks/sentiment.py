@@ -23,8 +23,7 @@ from service.schemas.sentiment import SentimentRequest, SentimentResponse, Senti
 
 Probabilities = list[float]  # one per class, in the card's label order
 # Padded lengths are rounded up to this: 64 lengths up to 512 tokens instead of 512, so oneDNN's primitive
-# cache
-# keeps its LSTM kernels (measured at c=1: a miss per new length cost about 0.5 ms of CPU a review).
+# cache keeps its LSTM kernels (measured at c=1: a miss per new length cost about 0.5 ms of CPU a review).
 SHAPE_MULTIPLE = 8
 
 

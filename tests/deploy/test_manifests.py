@@ -1,6 +1,5 @@
 """deploy/ checked without a cluster: each kustomize overlay renders (kubectl's own kustomize) and every
-object
-validates against the Kubernetes schemas of one pinned version; the manifests keep the server's rules
+object validates against the Kubernetes schemas of one pinned version; the manifests keep the server's rules
 (probes, drain within the grace period, non-root, read-only root, CPU limit matching the thread rule);
 the KServe objects round-trip through the kserve SDK's models without losing or renaming a field."""
 

@@ -204,8 +204,7 @@ def window_origins(
     series: Series, part: str, context: int, horizon: int, stride: int = 1, min_history: int | None = None
 ) -> np.ndarray:
     """Forecast origins o whose targets [o, o + horizon) lie in `part` and whose context [o - context, o)
-    exists,
-    or, given `min_history`, at least that many rows before o (windows_at pads them to `context`)."""
+    exists, or, given `min_history`, at least that many rows before o (windows_at pads them to `context`)."""
     if part not in series.parts:
         return np.zeros(0, dtype=np.int64)
     start, end = series.parts[part]

@@ -13,8 +13,7 @@ in language_model.py):
   [N];
   - with `sequence_id` (and `sequence_start`, `sequence_end`, Triton's names), one text feeds a server-side
     session (service/tasks/language_model/session_flow.py): `word` and `probability` [1, k], the running
-    `perplexity` FP32 [1]
-    and `token_count` INT32 [1].
+    `perplexity` FP32 [1] and `token_count` INT32 [1].
 - forecast: input `history` FP32 [T] or [T, F]; parameters `horizon` (required), `quantiles` and `method`;
   outputs `forecast` FP32 [H], when quantiles are asked `quantiles` FP32 [Q, H] (rows in the order asked),
   `method` BYTES [1] (what answered) and `season` INT64 [1].

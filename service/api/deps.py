@@ -92,11 +92,13 @@ def json_response(body: BaseModel) -> Response:
 
 
 async def run_operation(
-    request: Request, kind: type[Predictor[BodyT, PreparedT, OutputT, ResponseT]], body_model: type[BodyT]
+    request: Request,
+    operation: type[Predictor[BodyT, PreparedT, OutputT, ResponseT]],
+    body_model: type[BodyT],
 ) -> Response:
-    """Read the body as `body_model`, run it on the named model (or the task's default) as the operation
-    `kind`, and answer JSON."""
+    """Read the body as `body_model`, run it through `operation` on the named model (or the task's
+    default), and answer JSON."""
     context = request_context(request)
     body = await read_body(request, body_model)
-    result = await registry_of(request).resolve(body.model, kind).run(body, context)
+    result = await registry_of(request).resolve(body.model, operation).run(body, context)
     return json_response(result)

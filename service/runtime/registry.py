@@ -221,11 +221,11 @@ class ModelRegistry:
         return True
 
     def resolve(
-        self, name: str | None, kind: type[Predictor[RequestT, PreparedT, OutputT, ResponseT]]
+        self, name: str | None, operation: type[Predictor[RequestT, PreparedT, OutputT, ResponseT]]
     ) -> ReadyModel[RequestT, PreparedT, OutputT, ResponseT]:
-        """The ready model a request asks for, as the operation `kind`: 404 unknown, 422 another task's model,
+        """The ready model a request asks for, as `operation`: 404 unknown, 422 another task's model,
         503 not ready."""
-        task = kind.task
+        task = operation.task
         if name is None:
             name = self.default_name(task)
             if name is None:
@@ -240,7 +240,7 @@ class ModelRegistry:
         if entry.status is not ModelStatus.READY:
             reason = f": {entry.reason}" if entry.reason else ""
             raise ModelNotReady(f"model {name!r} is {entry.status.value}{reason}")
-        model = entry.ready.get(kind)
+        model = entry.ready.get(operation)
         if model is None:
-            raise ModelNotReady(f"model {name!r} does not serve {kind.__name__}")
+            raise ModelNotReady(f"model {name!r} does not serve {operation.__name__}")
         return model

@@ -1,4 +1,4 @@
-"""The Open Inference Protocol (KServe v2) over REST, beside /v1 and over the same pipeline and batchers.
+"""The Open Inference Protocol (KServe v2) over REST, beside /v1 and over the same ready models.
 
 GET /v2, /v2/health/live, /v2/health/ready; GET /v2/models/{name}[/versions/{version}] and .../ready;
 POST /v2/models/{name}[/versions/{version}]/infer. What each task's tensors are: service/tasks/oip.

@@ -123,7 +123,7 @@ class GenerationStep:
 class GenerationPredictor(
     LanguageModelOperation[GenerationStep, Prepared[GenerationItem | SessionItem], SampledToken]
 ):
-    """Generation runs this pipeline once per new token; each step is one batcher item."""
+    """A generation runs this operation once per new token (generation.py); each step is one batcher item."""
 
     def preprocess(self, request: GenerationStep) -> Prepared[GenerationItem | SessionItem]:
         """The first step feeds the prompt after an implicit <eos> (an empty prompt starts a new sentence)."""

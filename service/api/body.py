@@ -24,10 +24,15 @@ LARGE_BODY_BYTES = 64 * 1024  # larger bodies wait for the parse slot
 BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
-async def read_body(request: Request, model: type[BodyT]) -> BodyT:
-    """The request's body as `model`; every fault is InvalidInput naming it."""
-    _check_content_type(request.headers.get("content-type", ""))
-    body = await request.body()
+async def read_body(request: Request, model: type[BodyT], content_type_optional: bool = False) -> BodyT:
+    """The request's body as `model`; every fault is InvalidInput naming it. With `content_type_optional`
+    (the Open Inference Protocol's infer, whose clients may send none), a missing Content-Type means JSON."""
+    _check_content_type(request.headers.get("content-type", ""), content_type_optional)
+    return await parse_json(request, model, await request.body())
+
+
+async def parse_json(request: Request, model: type[BodyT], body: bytes) -> BodyT:
+    """`body`, JSON bytes, as `model`: UTF-8 checked, large ones parsed while holding the parse slot."""
     if not body:
         raise InvalidInput(
             "the request has no body: send a JSON object", [ErrorDetail(loc=["body"], msg="empty body")]
@@ -48,8 +53,14 @@ async def read_body(request: Request, model: type[BodyT]) -> BodyT:
         return parsed
 
 
-def _check_content_type(content_type: str) -> None:
-    media_type = content_type.split(";", 1)[0].strip().lower()
+def media_type_of(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _check_content_type(content_type: str, optional: bool) -> None:
+    media_type = media_type_of(content_type)
+    if optional and not media_type:
+        return
     if media_type != "application/json" and not (
         media_type.startswith("application/") and media_type.endswith("+json")
     ):
@@ -63,14 +74,24 @@ def _validate(model: type[BodyT], body: bytes) -> BodyT:
     try:
         return model.model_validate_json(body)
     except ValidationError as error:
-        details = [
-            ErrorDetail(loc=["body", *fault["loc"]], msg=str(fault["msg"])) for fault in error.errors()
-        ]
-        nesting = any("recursion limit" in str(fault["msg"]) for fault in error.errors())
-        if nesting:
-            message = "the JSON body is nested too deeply"
-        elif any(fault["type"] == "json_invalid" for fault in error.errors()):
-            message = "the body is not valid JSON"
-        else:
-            message = "the request does not match the schema"
-        raise InvalidInput(message, details) from None
+        raise _invalid(error) from None
+
+
+def validate_document(model: type[BodyT], document: object) -> BodyT:
+    """An already parsed JSON document (the binary extension's header, its tensors filled in) as `model`,
+    with the faults a JSON body would have."""
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        raise _invalid(error) from None
+
+
+def _invalid(error: ValidationError) -> InvalidInput:
+    details = [ErrorDetail(loc=["body", *fault["loc"]], msg=str(fault["msg"])) for fault in error.errors()]
+    if any("recursion limit" in str(fault["msg"]) for fault in error.errors()):
+        message = "the JSON body is nested too deeply"
+    elif any(fault["type"] == "json_invalid" for fault in error.errors()):
+        message = "the body is not valid JSON"
+    else:
+        message = "the request does not match the schema"
+    return InvalidInput(message, details)

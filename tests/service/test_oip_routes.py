@@ -39,7 +39,11 @@ def client(make_client: ClientFactory) -> Any:
 
 
 def test_server_metadata_and_health(client: TestClient) -> None:
-    assert client.get("/v2").json() == {"name": "rnnserve", "version": "1.0.0", "extensions": []}
+    assert client.get("/v2").json() == {
+        "name": "rnnserve",
+        "version": "1.0.0",
+        "extensions": ["binary_tensor_data"],
+    }
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").json() == {"ready": True}
 

@@ -7,11 +7,10 @@ Errors are the protocol's {"error": "..."} (service/api/errors.py).
 
 from fastapi import APIRouter, Request, Response
 
-from service.api.body import read_body
+from service.api.binary_tensors import infer_response, read_infer_request
 from service.api.deps import (
     RegistryDep,
     drain_of,
-    json_response,
     registry_of,
     request_context,
     task_tensors_of,
@@ -63,7 +62,7 @@ def served_entry(
 
 @v2.get("", response_model=ServerMetadata)
 async def read_server_metadata(request: Request) -> ServerMetadata:
-    return ServerMetadata(name="rnnserve", version=request.app.version, extensions=[])
+    return ServerMetadata(name="rnnserve", version=request.app.version, extensions=["binary_tensor_data"])
 
 
 @v2.get("/health/live", response_model=ServerLiveness)
@@ -115,18 +114,23 @@ INFER_OPERATION = retry_safe(InferRequest)
     "/models/{name}/versions/{version}/infer", response_model=InferResponse, openapi_extra=INFER_OPERATION
 )
 async def infer(name: str, request: Request, version: str | None = None) -> Response:
-    """Run the model on the request's tensors; `id` is echoed."""
+    """Run the model on the request's tensors; `id` is echoed.
+
+    The body is JSON (a missing Content-Type counts as JSON), or the binary tensor data extension that
+    Triton's clients send by default: with the header `Inference-Header-Content-Length`, that many bytes
+    of JSON, then the bytes of the inputs whose `parameters.binary_data_size` is set. Outputs come back
+    in binary where `parameters.binary_data_output` or an output's `parameters.binary_data` asks.
+    """
     context = request_context(request)
     entry, tensors = served_entry(registry_of(request), task_tensors_of(request), name, version)
     assert entry.card is not None  # served_entry checked it
-    body = await read_body(request, InferRequest)
+    body, binary = await read_infer_request(request)
     if body.model_name not in (None, name) or body.model_version not in (None, entry.card.version):
         raise InvalidInput(
             f"the body names model {body.model_name!r} version {body.model_version!r}; the path, {name!r}"
         )
     outputs = await tensors.infer(context, name, body, request.is_disconnected)
-    return json_response(
-        InferResponse(
-            model_name=name, model_version=entry.card.version, id=body.id, outputs=requested(outputs, body)
-        )
+    chosen = requested(outputs, body)
+    return infer_response(
+        InferResponse(model_name=name, model_version=entry.card.version, id=body.id, outputs=chosen), binary
     )

@@ -18,7 +18,8 @@ in language_model.py):
   outputs `forecast` FP32 [H], when quantiles are asked `quantiles` FP32 [Q, H] (rows in the order asked),
   `method` BYTES [1] (what answered) and `season` INT64 [1].
 
-Tensor data is JSON (nested or flat row-major); the binary-data extension is not supported.
+Tensor data arrives here as values, nested or flat row-major: from JSON, or decoded from the binary
+tensor data extension by service/api/binary_tensors.py.
 """
 
 import math

@@ -37,7 +37,8 @@ from service.settings import Settings, load_settings
 from service.tasks import SERVED_TASKS
 from service.tasks.language_model.generation import TextGenerator
 from service.tasks.language_model.session_flow import SessionFlow
-from service.tasks.language_model.sessions import SessionStore, StateCodec
+from service.tasks.language_model.sessions import SessionStore
+from service.tasks.language_model.state_tokens import StateCodec
 from service.tasks.oip import task_tensors
 
 logger = logging.getLogger("rnnserve.app")

@@ -22,6 +22,13 @@ def one_unit(_: object) -> Cost:
     return ("item", 1.0)
 
 
+@dataclass(frozen=True)
+class _Failed:
+    """What an item's own forward raised, carried back to its caller alone."""
+
+    error: Exception
+
+
 @dataclass(eq=False)
 class _Pending(Generic[ItemT, OutputT]):
     item: ItemT
@@ -184,12 +191,16 @@ class MicroBatcher(Generic[ItemT, OutputT]):
             finished = time.monotonic()
             for entry, result in zip(ran, results, strict=True):
                 self._item_seconds.observe(finished - entry.queued_at)
-                if not entry.future.done():
+                if entry.future.done():
+                    continue
+                if isinstance(result, _Failed):
+                    entry.future.set_exception(result.error)
+                else:
                     entry.future.set_result(result)
 
     def _run(
         self, live: list[_Pending[ItemT, OutputT]]
-    ) -> tuple[list[_Pending[ItemT, OutputT]], Sequence[OutputT], float]:
+    ) -> tuple[list[_Pending[ItemT, OutputT]], Sequence[OutputT | _Failed], float]:
         """On the model's thread: drop what expired while the batch waited for it, then run the rest."""
         now = time.monotonic()
         ran = [entry for entry in live if entry.deadline >= now and not entry.future.done()]
@@ -200,10 +211,28 @@ class MicroBatcher(Generic[ItemT, OutputT]):
             self._queue_wait.observe(now - entry.queued_at)
         self._batch_size.observe(len(ran))
         started = time.perf_counter()
-        results = self.run_batch([entry.item for entry in ran])
+        results = self._isolating([entry.item for entry in ran])
         seconds = time.perf_counter() - started
         self._forward_seconds.observe(seconds)
         return ran, results, seconds
+
+    def _isolating(self, items: list[ItemT]) -> Sequence[OutputT | _Failed]:
+        """The batch's results; when its forward raises, each item runs alone, so that only the item at
+        fault gets the error and every other caller its answer."""
+        try:
+            return self.run_batch(items)
+        except Exception as error:
+            if len(items) == 1:
+                return [_Failed(error)]
+        outcomes: list[OutputT | _Failed] = []
+        for item in items:
+            try:
+                [result] = self.run_batch([item])
+            except Exception as error:
+                outcomes.append(_Failed(error))
+            else:
+                outcomes.append(result)
+        return outcomes
 
     def _learn(self, ran: list[_Pending[ItemT, OutputT]], seconds: float) -> None:
         """Update seconds per unit for each kind in the batch; a mixed batch's time is split by predicted

@@ -287,3 +287,31 @@ def test_refusing_fails_waiting_items_and_new_ones_but_lets_started_ones_finish(
 
     started, waiting, late = asyncio.run(with_batcher(model, body))
     assert started == [2] and isinstance(waiting, Draining) and isinstance(late, Draining)
+
+
+class PoisonedModel(RecordingModel):
+    """Fails any batch that holds a negative item, as a forward fails on one malformed input."""
+
+    def __call__(self, items: list[int]) -> Sequence[int]:
+        if any(item < 0 for item in items):
+            self.batches.append(list(items))
+            raise ValueError("a malformed item")
+        return super().__call__(items)
+
+
+def test_a_batch_holding_one_item_whose_forward_raises_answers_all_the_others() -> None:
+    model = PoisonedModel()
+    model.release.clear()  # hold the first batch, so the rest (the poisoned item among them) share one
+
+    async def body(batcher: MicroBatcher) -> list[object]:
+        first = asyncio.create_task(batcher.submit([0], far()))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.create_task(batcher.submit([i], far())) for i in (1, 2, -1, 3, 4)]
+        await asyncio.sleep(0.05)
+        model.release.set()
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+    answers = asyncio.run(with_batcher(model, body))
+    assert answers[:3] == [[0], [2], [4]] and answers[4:] == [[6], [8]]
+    assert isinstance(answers[3], ValueError)
+    assert [1, 2, -1, 3, 4] in model.batches  # they did share a forward first

@@ -2,19 +2,25 @@
 state tokens; generation goes on from the state; concurrency, expiry, the cap and tampering."""
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import json
 import math
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from fastapi.testclient import TestClient
 
 from service.tasks.language_model.runner import LanguageModelRunner
-from service.tasks.language_model.sessions import Session, StateCodec
+from service.tasks.language_model.sessions import Session
+from service.tasks.language_model.state_tokens import StateCodec
 from tests.service.conftest import ClientFactory
 from tests.service.test_faults_e2e import serve
 
@@ -152,9 +158,9 @@ def test_tampered_foreign_and_mismatched_tokens_are_refused(
     with make_client(session_key="another-key") as other:
         response = other.post("/v1/sessions/append", json={"state": token, "text": "sat"})
         assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_state"
-    decoded = StateCodec(KEY.encode()).decode(
-        token, client.get("/v1/models/lm-ptb").json()["version"], torch.device("cpu")
-    )
+    codec = StateCodec(KEY.encode())
+    card = client.app.state.registry.entries["lm-ptb"].card  # type: ignore[attr-defined]
+    decoded = codec.session(codec.open(token), card, torch.device("cpu"))
     older = StateCodec(KEY.encode()).encode(
         Session(decoded.model, "0ld", decoded.state, 2, 1.0, time.time() + 60)
     )
@@ -198,3 +204,48 @@ def test_concurrent_calls_on_one_session_get_409_and_lose_nothing(artifacts_dir:
 def test_a_wrong_method_names_every_method_of_the_path(client: TestClient) -> None:
     response = client.request("PUT", "/v1/sessions/any-id")
     assert response.status_code == 405 and set(response.headers["allow"].split(", ")) == {"GET", "DELETE"}
+
+
+def signed(header: object, body: bytes, key: str = KEY) -> str:
+    """A token signed under `key` whatever it carries: what a bug, or an attacker with the key, could send."""
+    payload = json.dumps(header).encode() + b"\n" + body
+    signature = hmac.new(key.encode(), payload, hashlib.sha256).digest()
+    return f"{base64.urlsafe_b64encode(payload).decode()}.{base64.urlsafe_b64encode(signature).decode()}"
+
+
+def opened(token: str) -> tuple[dict[str, Any], bytes]:
+    payload = base64.urlsafe_b64decode(token.split(".")[0] + "==")
+    header, _, body = payload.partition(b"\n")
+    return json.loads(header), body
+
+
+def test_a_signed_token_is_checked_against_the_model_before_its_state_is_used(client: TestClient) -> None:
+    """Signed with the right key but carrying what the model cannot take: 400 invalid_state, never a 500."""
+    header, body = opened(start(client, prompt="the cat")["state"])
+    layers, _, hidden = header["shape"]
+    half = {**header, "shape": [layers, 1, hidden // 2]}
+    nan_state = np.full(len(body) // 2, np.nan, dtype=np.float16).tobytes()
+    forged = [
+        signed(half, body[: len(body) // 2]),  # a state of another shape, consistent with itself
+        signed(header, body[: len(body) // 2]),  # too few bytes for the shape
+        signed(header, nan_state),  # not finite
+        signed({**header, "tokens": "12"}, body),
+        signed({**header, "nll": -1.0}, body),
+        signed({**header, "exp": "soon"}, body),
+        signed({**header, "parts": 1}, body),
+        signed([1, 2], body),  # a header that is no object
+        signed({key: value for key, value in header.items() if key != "version"}, body),
+    ]
+    for token in forged:
+        response = client.post("/v1/sessions/append", json={"state": token, "text": "sat"})
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["code"] == "invalid_state"
+
+
+@pytest.mark.parametrize("header", [[1], "text", 7, None, {"model": "no-such-model"}])
+def test_an_unsigned_token_is_refused_on_its_signature_before_it_is_read(
+    client: TestClient, header: object
+) -> None:
+    token = base64.urlsafe_b64encode(json.dumps(header).encode() + b"\n").decode().rstrip("=") + ".AAAA"
+    response = client.post("/v1/sessions/append", json={"state": token, "text": "sat"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_state"

@@ -28,7 +28,8 @@ from service.tasks.language_model.operations import (
     SessionStepPredictor,
     SessionStepResult,
 )
-from service.tasks.language_model.sessions import Session, SessionStore, StateCodec, token_model
+from service.tasks.language_model.sessions import Session, SessionStore
+from service.tasks.language_model.state_tokens import StateCodec
 
 SessionModel = ReadyModel[SessionStep, PreparedSession, LMOutput, SessionStepResult]
 Step = tuple[Session, SessionStepResult]  # the session after a step, and what the step gave
@@ -100,11 +101,13 @@ class SessionFlow:
         model, before = self.from_token(token)
         return await self.feed(context, model, before, SessionStep(text, before.state))
 
-    def from_token(self, token: str) -> tuple[SessionModel, Session]:
+    def from_token(self, text: str) -> tuple[SessionModel, Session]:
+        """The model a state token names and the session it holds: its signature first, then its contents."""
         if self.codec is None:
             raise InvalidState("state tokens are off: this server has no RNNSERVE_SESSION_KEY")
-        model = self.registry.resolve(token_model(token), SessionStepPredictor)
-        return model, self.codec.decode(token, model.card.version, torch.device(str(self.registry.device)))
+        token = self.codec.open(text)
+        model = self.registry.resolve(token.model, SessionStepPredictor)
+        return model, self.codec.session(token, model.card, torch.device(str(self.registry.device)))
 
     def reply(
         self, session_id: str | None, session: Session, result: SessionStepResult, top_k: int

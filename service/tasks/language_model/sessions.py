@@ -8,34 +8,20 @@ generation, a commit) is one item of the model's micro-batcher, like every other
 - Server-side: `SessionStore` maps a random id to its session, for RNNSERVE_SESSION_TTL_S after its
   last step, at most RNNSERVE_MAX_SESSIONS at once (429 `too_many_sessions`). A session takes one
   call at a time: a call while another runs is 409 `session_busy`, never queued.
-- Portable: `StateCodec` writes the state in float16 beside the model, its version, the token count,
-  the running NLL and the expiry, signed with HMAC-SHA256 under RNNSERVE_SESSION_KEY. Any replica with
-  the same key and model version continues from it. A token that fails its signature is 400
-  `invalid_state`, an expired one 410 `state_expired`, one of another model version 409 `version_mismatch`.
-  With no key, tokens are off: answers carry `state: null` and a call with a token is 400.
+- Portable: a signed state token (state_tokens.py) carries the same, so that any replica with the same
+  key and model version continues from it.
 """
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 import math
 import secrets
 import time
 from dataclasses import dataclass
 
-import numpy as np
-import torch
-
 from models.language_model import State
 from service.errors import (
-    InvalidState,
     SessionBusy,
     SessionNotFound,
-    StateExpired,
     TooManySessions,
-    VersionMismatch,
 )
 
 
@@ -113,71 +99,3 @@ class SessionStore:
     def discard(self, session_id: str) -> None:
         """End the session if there is one (a restarted Open Inference Protocol sequence)."""
         self.sessions.pop(session_id, None)
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-class StateCodec:
-    """Sessions to signed tokens and back: `<payload>.<signature>`, both base64url. The payload is a JSON
-    header line, then the state tensors' float16 bytes (h, then c for an LSTM)."""
-
-    def __init__(self, key: bytes) -> None:
-        self.key = key
-
-    def _signature(self, payload: bytes) -> bytes:
-        return hmac.new(self.key, payload, hashlib.sha256).digest()
-
-    def encode(self, session: Session) -> str:
-        tensors = list(session.state) if isinstance(session.state, tuple) else [session.state]
-        header = {
-            "model": session.model,
-            "version": session.version,
-            "tokens": session.token_count,
-            "nll": session.nll,
-            "exp": session.expires_at,
-            "shape": list(tensors[0].shape),
-            "parts": len(tensors),
-        }
-        body = b"".join(tensor.detach().to(torch.float16).cpu().numpy().tobytes() for tensor in tensors)
-        payload = json.dumps(header, separators=(",", ":")).encode() + b"\n" + body
-        return f"{_b64encode(payload)}.{_b64encode(self._signature(payload))}"
-
-    def decode(self, token: str, version: str, device: torch.device) -> Session:
-        """The session a token holds, checked: signature (400), expiry (410), then the model version (409)."""
-        try:
-            payload_text, signature_text = token.split(".")
-            payload, signature = _b64decode(payload_text), _b64decode(signature_text)
-        except (ValueError, binascii.Error):
-            raise InvalidState("the state token is malformed") from None
-        if not hmac.compare_digest(self._signature(payload), signature):
-            raise InvalidState("the state token was altered, or signed under another key")
-        header_bytes, _, body = payload.partition(b"\n")
-        header = json.loads(header_bytes)
-        if header["exp"] <= time.time():
-            raise StateExpired("the state token expired; start a new session")
-        if header["version"] != version:
-            raise VersionMismatch(
-                f"the state token is of model {header['model']!r} version {header['version']!r}; this server "
-                f"has {version!r}"
-            )
-        values = np.frombuffer(body, dtype=np.float16).reshape(header["parts"], *header["shape"])
-        tensors = [torch.from_numpy(part.astype(np.float32)).to(device) for part in values]
-        state: State = (tensors[0], tensors[1]) if header["parts"] == 2 else tensors[0]
-        return Session(
-            header["model"], header["version"], state, header["tokens"], header["nll"], header["exp"]
-        )
-
-
-def token_model(token: str) -> str:
-    """The model a token names, read before its signature is checked (to find that model's version)."""
-    try:
-        header = json.loads(_b64decode(token.split(".")[0]).partition(b"\n")[0])
-        return str(header["model"])
-    except (ValueError, KeyError, IndexError, binascii.Error):
-        raise InvalidState("the state token is malformed") from None

@@ -226,6 +226,21 @@ def test_requested_outputs_are_the_only_ones_returned(client: TestClient) -> Non
             },
             "must be numbers",
         ),  # noqa: E501
+        ("lm-ptb", {"inputs": [text_input("great")], "parameters": {"operation": ["generate"]}}, "operation"),
+        ("lm-ptb", {"inputs": [text_input("great")], "parameters": {"operation": {"a": 1}}}, "operation"),
+        *[
+            (
+                "forecast-univariate",
+                {
+                    "inputs": [
+                        {"name": "history", "shape": [48], "datatype": datatype, "data": [10**309] * 48}
+                    ],
+                    "parameters": {"horizon": 2},
+                },
+                "too large",
+            )
+            for datatype in ("FP64", "INT64")
+        ],
     ],
 )
 def test_bad_requests_are_400_with_the_protocol_error(

@@ -68,7 +68,7 @@ class LanguageModelTensors(TaskTensors):
         if SEQUENCE_PARAMETERS & set(parameters):
             return await self._sequence_step(context, model, request, parameters)
         operation = parameters.pop("operation", "next_word")
-        if operation not in self.OPERATION_PARAMETERS:
+        if not isinstance(operation, str) or operation not in self.OPERATION_PARAMETERS:
             raise bad_request(
                 f"operation must be one of {sorted(self.OPERATION_PARAMETERS)}; got {operation!r}"
             )

@@ -192,7 +192,10 @@ class ForecastTensors(TaskTensors):
             )
         if not all(isinstance(value, int | float) and not isinstance(value, bool) for value in tensor.data):
             raise bad_request("input 'history' must hold numbers")
-        values = [float(value) for value in tensor.data]
+        try:
+            values = [float(value) for value in tensor.data]
+        except OverflowError:  # an integer with hundreds of digits
+            raise bad_request("input 'history' holds a number too large for a float") from None
         width = tensor.shape[1] if len(tensor.shape) == 2 else 0
         history: list[Any] = (
             [values[row : row + width] for row in range(0, len(values), width)] if width else values

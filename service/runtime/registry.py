@@ -1,6 +1,7 @@
 """The model registry: loads every artifact once, tracks its status, and resolves a request's model."""
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import Callable, Mapping
@@ -12,7 +13,7 @@ from typing import Any
 
 import torch
 
-from models.artifact import ArtifactError, ModelCard, load_artifact
+from models.artifact import CARD_FILE, ArtifactError, ModelCard, load_artifact, read_card
 from service.errors import InvalidInput, ModelNotFound, ModelNotReady, ServiceError
 from service.runtime.batching import MicroBatcher
 from service.runtime.contract import (
@@ -75,17 +76,35 @@ class ModelRegistry:
         self.all_tried = False
 
     def discover(self) -> None:
-        """List every artifact folder (hidden ones, such as half-written staging folders, are skipped)."""
+        """List every artifact folder: a folder with a card.json. Hidden ones (half-written staging folders)
+        are passed over; folders with no card.json (notes, a link back to the root, a link loop) are
+        skipped with a warning rather than listed as failed models."""
         root = self.settings.artifacts_dir
-        folders = (
-            sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-            if root.is_dir()
-            else []
-        )
-        if not folders:
-            logger.warning("no artifact folders", extra={"fields": {"artifacts_dir": str(root)}})
+        folders = sorted(p for p in root.iterdir() if not p.name.startswith(".")) if root.is_dir() else []
         for folder in folders:
-            self.entries[folder.name] = ModelEntry(name=folder.name, path=folder)
+            try:
+                is_artifact = folder.is_dir() and (folder / CARD_FILE).is_file()
+            except OSError:  # a link loop, or a folder that cannot be read
+                is_artifact = False
+            if is_artifact:
+                self.entries[folder.name] = self._entry(folder)
+            elif folder.is_dir() or folder.is_symlink():
+                logger.warning(
+                    "skipped: not an artifact folder (no card.json)",
+                    extra={"fields": {"folder": str(folder)}},
+                )
+        if not self.entries:
+            logger.warning("no artifact folders", extra={"fields": {"artifacts_dir": str(root)}})
+
+    @staticmethod
+    def _entry(folder: Path) -> ModelEntry:
+        """A folder's entry with its card read: its task then counts for readiness even if its weights fail
+        to load. A card that cannot be read leaves an entry of no task, which blocks no task; loading it
+        meets the same error and fails it with that reason."""
+        entry = ModelEntry(name=folder.name, path=folder)
+        with contextlib.suppress(ArtifactError):
+            entry.card = read_card(folder)
+        return entry
 
     async def load_all(self) -> None:
         """Load, move to the device and warm up each artifact in turn, off the event loop."""
@@ -228,9 +247,9 @@ class ModelRegistry:
         task = operation.task
         if name is None:
             name = self.default_name(task)
-            if name is None:
-                raise ModelNotReady(
-                    f"no {task} model is loaded" if self.all_tried else f"the {task} model is still loading"
+            if name is None:  # every card is read at discovery: no artifact of this task is installed
+                raise ModelNotFound(
+                    f"no model of task {task!r} is installed; GET /v1/models lists the models"
                 )
         entry = self.entries.get(name)
         if entry is None:

@@ -1,0 +1,75 @@
+"""Readiness is honest: a task whose default model fails to load keeps the server not ready, whatever part
+of the artifact is broken; folders that are not artifacts are skipped, not listed as failed models."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
+from tests.service.test_hardening import wait_for_all_tried
+
+
+def truncate_weights(folder: Path) -> None:
+    weights = folder / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+
+
+def drop_tokenizer(folder: Path) -> None:
+    (folder / "tokenizer.json").unlink()
+
+
+@pytest.mark.parametrize("breakage", [truncate_weights, drop_tokenizer])
+def test_a_default_model_that_fails_to_load_keeps_the_server_not_ready(
+    tmp_path: Path, artifacts_dir: Path, breakage: object
+) -> None:
+    for name in ("sentiment", "lm-ptb"):
+        shutil.copytree(artifacts_dir / name, tmp_path / name)
+    breakage(tmp_path / "lm-ptb")  # type: ignore[operator]
+    with TestClient(create_app(Settings(artifacts_dir=tmp_path))) as client:
+        wait_for_all_tried(client)
+        statuses = {model["name"]: model["status"] for model in client.get("/readyz").json()["models"]}
+        assert statuses == {"lm-ptb": "failed", "sentiment": "ready"}
+        assert client.get("/readyz").status_code == 503
+        assert client.get("/v2/health/ready").status_code == 503
+        assert client.post("/v1/next-word", json={"text": "the company"}).status_code == 503
+        [failed] = [m for m in client.get("/v1/models").json()["models"] if m["name"] == "lm-ptb"]
+        assert failed["task"] == "language-model"  # its card was read: the task counts
+
+
+def test_a_failed_model_that_is_not_its_tasks_default_keeps_the_server_ready(
+    tmp_path: Path, artifacts_dir: Path
+) -> None:
+    shutil.copytree(artifacts_dir / "sentiment", tmp_path / "sentiment")
+    shutil.copytree(artifacts_dir / "sentiment", tmp_path / "sentiment-zz")  # sorts after the default
+    card = (tmp_path / "sentiment-zz" / "card.json").read_text().replace('"sentiment"', '"sentiment-zz"', 1)
+    (tmp_path / "sentiment-zz" / "card.json").write_text(card)
+    truncate_weights(tmp_path / "sentiment-zz")
+    with TestClient(create_app(Settings(artifacts_dir=tmp_path))) as client:
+        wait_for_all_tried(client)
+        assert client.get("/readyz").status_code == 200
+
+
+def test_folders_without_a_card_and_link_loops_are_skipped(tmp_path: Path, artifacts_dir: Path) -> None:
+    shutil.copytree(artifacts_dir / "sentiment", tmp_path / "sentiment")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("retrain")
+    (tmp_path / "root").symlink_to(tmp_path)  # a link back to the artifacts root
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with TestClient(create_app(Settings(artifacts_dir=tmp_path))) as client:
+        wait_for_all_tried(client)
+        assert [model["name"] for model in client.get("/v1/models").json()["models"]] == ["sentiment"]
+        assert client.get("/readyz").status_code == 200
+
+
+def test_a_task_with_no_model_installed_is_404(tmp_path: Path, artifacts_dir: Path) -> None:
+    shutil.copytree(artifacts_dir / "sentiment", tmp_path / "sentiment")
+    with TestClient(create_app(Settings(artifacts_dir=tmp_path))) as client:
+        wait_for_all_tried(client)
+        response = client.post("/v1/next-word", json={"text": "the company"})
+        assert (
+            response.status_code == 404
+            and "no model of task 'language-model' is installed" in response.json()["error"]["message"]
+        )

@@ -6,6 +6,7 @@ admitted requests have RNNSERVE_DRAIN_TIMEOUT_S to finish, then what still waits
 cancels anything.
 """
 
+import argparse
 import logging
 import math
 import os
@@ -13,12 +14,25 @@ import os
 import uvicorn
 
 from service.runtime.log import configure_logging
-from service.settings import load_settings
+from service.settings import load_settings, settings_help
 
 DRAIN_MARGIN_S = 3.0  # time to send the 503s and the streams' last events once the app's drain window closes
 
 
+def parse_arguments() -> None:
+    """`--help` lists the settings; the server takes no other argument (settings are in the environment)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m service",
+        description="Serve the models in RNNSERVE_ARTIFACTS_DIR over HTTP on $HOST:$PORT.",
+        epilog="environment:\n  HOST (default 0.0.0.0), PORT (default 8000): where to listen\n"
+        + settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.parse_args()
+
+
 def main() -> None:
+    parse_arguments()
     # HOST and PORT are the shell's usual names, not RNNSERVE_ settings, so platforms that set them just work.
     host = os.environ.get("HOST", "0.0.0.0")
     port = int(os.environ.get("PORT", "8000"))

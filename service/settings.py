@@ -1,5 +1,6 @@
 """Every service setting, read once from RNNSERVE_* environment variables."""
 
+import json
 import re
 from functools import cached_property
 from pathlib import Path
@@ -65,18 +66,16 @@ class Settings(BaseSettings):
     )
     load_before_serving: bool = Field(
         False,
-        description="load every model before the app starts (its lifespan waits), for platforms that route "
-        "to a "
-        "replica as soon as it has started (Ray Serve); by default models load in the background behind "
-        "/readyz",
+        description="load every model before the app starts (its lifespan waits), for platforms that "
+        "route to a replica as soon as it has started (Ray Serve); by default models load in the "
+        "background behind /readyz",
     )
     onednn_cache_capacity: int = Field(
         64,
         ge=1,
         le=100_000,
-        description="oneDNN primitive cache entries on the CPU. Each new input shape compiles one; with "
-        "oneDNN's "
-        "default of 1024, resident memory grew by about 300 MB under varied traffic",
+        description="oneDNN primitive cache entries on the CPU. Each new input shape compiles one; "
+        "with oneDNN's default of 1024, resident memory grew by about 300 MB under varied traffic",
     )
 
     @field_validator("device")
@@ -103,6 +102,22 @@ class Settings(BaseSettings):
     @cached_property
     def cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+
+def settings_help() -> str:
+    """Every setting by its environment variable, with its default and meaning, one line each."""
+    lines = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = (
+            "unset"
+            if default is None
+            else json.dumps(default)
+            if isinstance(default, dict | str)
+            else default
+        )
+        lines.append(f"  RNNSERVE_{name.upper()} (default {shown}): {field.description}")
+    return "\n".join(lines)
 
 
 def load_settings() -> Settings:

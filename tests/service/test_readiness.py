@@ -1,7 +1,11 @@
 """Readiness is honest: a task whose default model fails to load keeps the server not ready, whatever part
-of the artifact is broken; folders that are not artifacts are skipped, not listed as failed models."""
+of the artifact is broken; folders that are not artifacts are skipped, not listed as failed models. And the
+start-up conveniences: `python -m service --help`, and a root that points to the docs."""
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,3 +77,22 @@ def test_a_task_with_no_model_installed_is_404(tmp_path: Path, artifacts_dir: Pa
             response.status_code == 404
             and "no model of task 'language-model' is installed" in response.json()["error"]["message"]
         )
+
+
+def test_the_root_points_to_the_docs(client: TestClient) -> None:
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 307 and response.headers["location"] == "/docs"
+
+
+def test_help_lists_the_settings_by_their_environment_names_without_serving() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PORT": "1"},
+    )
+    assert result.returncode == 0
+    lines = [line for line in result.stdout.splitlines() if line.strip().startswith("RNNSERVE_")]
+    assert any(line.strip().startswith('RNNSERVE_DEVICE (default "auto")') for line in lines)
+    assert len(lines) == len(Settings.model_fields)  # one line each

@@ -1,13 +1,20 @@
-"""Liveness, readiness and Prometheus metrics: open even when an API key is set, and cheap enough to poll."""
+"""Liveness, readiness and Prometheus metrics (open even when an API key is set, and cheap enough to poll),
+and the root, which points to /docs."""
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.api.deps import MetricsDep, RegistryDep, drain_of
 from service.schemas.common import Liveness, ModelReadiness, Readiness
 
 router = APIRouter(tags=["health"])
+
+
+@router.get("/", include_in_schema=False)
+async def point_to_docs() -> RedirectResponse:
+    """The root has nothing of its own: it sends a browser (or `curl -L`) to the API's docs page."""
+    return RedirectResponse("/docs")
 
 
 @router.head("/healthz", include_in_schema=False)

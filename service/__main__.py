@@ -46,6 +46,7 @@ def main() -> None:
         host=host,
         port=port,
         log_level="warning",  # the app logs one structured line per request itself
+        log_config=None,  # uvicorn's loggers keep the JSON handler configure_logging gave them
         timeout_graceful_shutdown=math.ceil(settings.drain_timeout_s + DRAIN_MARGIN_S),
     )
 

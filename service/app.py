@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = SessionStore(settings.max_sessions)
     key = settings.session_key
     codec = StateCodec(key.get_secret_value().encode()) if key is not None else None
-    app.state.generator = TextGenerator(registry, settings.request_timeout_s)
+    app.state.generator = TextGenerator(registry)
     app.state.session_flow = SessionFlow(
         registry, app.state.sessions, codec, app.state.generator, settings.session_ttl_s
     )

@@ -6,8 +6,8 @@ timed into a per-model Prometheus histogram (the batcher times the queue wait an
 """
 
 import time
-from dataclasses import dataclass, replace
-from typing import Any, Generic, Self
+from dataclasses import dataclass
+from typing import Any, Generic
 
 from prometheus_client import Histogram
 from starlette.concurrency import run_in_threadpool
@@ -24,10 +24,6 @@ class RequestContext:
 
     deadline: float  # the monotonic time by which the forward pass must start
     log_fields: dict[str, Any]  # sizes for this request's log line (never the inputs)
-
-    def with_deadline(self, deadline: float) -> Self:
-        """The same request, with a fresh deadline for a later step (generation, a session's commit)."""
-        return replace(self, deadline=deadline)
 
 
 @dataclass(frozen=True)

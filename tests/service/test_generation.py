@@ -46,7 +46,7 @@ def run_generations(
                 deadline = time.monotonic() + 30
                 context = RequestContext(deadline, {})
                 async for token in generate_tokens(
-                    model, step, request.max_new_tokens, context, 30, disconnected
+                    model, step, request.max_new_tokens, context, disconnected
                 ):
                     produced.append(token.word)
                 return produced

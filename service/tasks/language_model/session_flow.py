@@ -233,9 +233,8 @@ class SessionGeneration:
         if not self.body.commit or not generated:
             return self.before
         step = SessionStep("", self.before.state, tokens=[token.word for token in generated])
-        # A fresh deadline, as each generation step gets: the request's own bounded its first step only.
-        fresh = self.context.with_deadline(time.monotonic() + self.flow.generator.step_timeout_s)
-        committed, _ = await self.flow.feed(fresh, self.model, self.before, step)
+        # The request's deadline bounds the commit too, as it bounds every generation step.
+        committed, _ = await self.flow.feed(self.context, self.model, self.before, step)
         return committed
 
     def _finished(self, session: Session, generated: list[SampledToken]) -> SessionGenerateAnswer:

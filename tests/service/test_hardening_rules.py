@@ -1,11 +1,15 @@
-"""Readiness is honest: a task whose default model fails to load keeps the server not ready, whatever part
-of the artifact is broken; folders that are not artifacts are skipped, not listed as failed models. And the
-start-up conveniences: `python -m service --help`, and a root that points to the docs."""
+"""Rules found by probing the server as an attacker and a new user would:
+- readiness is honest: a task whose default model fails to load keeps the server not ready, whatever part of
+  the artifact is broken; folders that are not artifacts are skipped, not listed as failed models;
+- a deadline bounds a whole generation;
+- start-up conveniences: `python -m service --help`, and a root that points to the docs."""
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +100,33 @@ def test_help_lists_the_settings_by_their_environment_names_without_serving() ->
     lines = [line for line in result.stdout.splitlines() if line.strip().startswith("RNNSERVE_")]
     assert any(line.strip().startswith('RNNSERVE_DEVICE (default "auto")') for line in lines)
     assert len(lines) == len(Settings.model_fields)  # one line each
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_deadline_bounds_a_whole_generation(client: TestClient, stream: bool) -> None:
+    """Each step takes 50 ms here; 100 steps would take 5 s. With X-Request-Timeout 1 the answer comes within
+    the deadline plus a step: a 504, or a stream that ends with a deadline_exceeded event."""
+    batcher = client.app.state.registry.entries["lm-ptb"].batcher  # type: ignore[attr-defined]
+    real_forward = batcher.run_batch
+
+    def slow_forward(items: list[object]) -> object:
+        time.sleep(0.05)
+        return real_forward(items)
+
+    batcher.run_batch = slow_forward
+    try:
+        began = time.monotonic()
+        response = client.post(
+            "/v1/generate",
+            json={"prompt": "the company", "max_new_tokens": 100, "seed": 1, "stream": stream},
+            headers={"X-Request-Timeout": "1"},
+        )
+        took = time.monotonic() - began
+    finally:
+        batcher.run_batch = real_forward
+    assert took < 2.5
+    if stream:
+        last = [line for line in response.text.splitlines() if line.startswith("data: ")][-1]
+        assert response.status_code == 200 and json.loads(last[6:])["error"]["code"] == "deadline_exceeded"
+    else:
+        assert response.status_code == 504 and response.json()["error"]["code"] == "deadline_exceeded"

@@ -1,14 +1,16 @@
 """Turning token id lists into model input, shared by training and serving so both cut and pad alike."""
 
-from typing import Literal
+from typing import Literal, TypeVar
 
 import torch
 
 Truncation = Literal["pre", "post"]
+T = TypeVar("T")
 
 
-def truncate(ids: list[int], max_length: int, side: Truncation) -> tuple[list[int], bool]:
-    """Keep at most `max_length` ids: "pre" drops the start (keeps the end), "post" drops the end.
+def truncate(ids: list[T], max_length: int, side: Truncation) -> tuple[list[T], bool]:
+    """Keep at most `max_length` ids (or anything aligned with them): "pre" drops the start (keeps the
+    end), "post" drops the end.
 
     Returns the kept ids and whether anything was cut.
     """

@@ -69,7 +69,9 @@ class GenerateResponse(BaseModel):
     version: str
     generated_text: str = Field(description="the new tokens joined by spaces; <eos> is shown as a line break")
     tokens: list[str] = Field(description="the new tokens, <eos> included")
-    seed: int = Field(description="the seed used (the request's, or the one drawn)")
+    seed: int | None = Field(
+        description="the seed used (the request's, or the one drawn); null for greedy (temperature 0)"
+    )
 
 
 class PerplexityRequest(ModelRequest):

@@ -86,7 +86,7 @@ class SessionAnswer(SessionInfo):
 class SessionGenerateAnswer(SessionInfo):
     generated_text: str
     tokens: list[str]
-    seed: int
+    seed: int | None = Field(description="the seed used; null for greedy (temperature 0)")
     committed: bool
     state: str | None = Field(
         description="a signed token of the session's state after this call; null when tokens are off"

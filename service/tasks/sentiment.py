@@ -1,5 +1,6 @@
 """Sentiment: texts -> label, score and class probabilities."""
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,6 @@ from models.artifact import Artifact, ArtifactError
 from models.card_io import SentimentIO
 from models.sentiment import SentimentClassifier
 from models.text import pad_batch, truncate
-from service.errors import ErrorDetail, InvalidInput
 from service.runtime.contract import (
     GROUP_LENGTH_RATIO,
     ModelRunner,
@@ -20,8 +20,10 @@ from service.runtime.contract import (
     typed_network,
 )
 from service.schemas.sentiment import SentimentRequest, SentimentResponse, SentimentResult
+from service.tasks.text_rules import is_word, no_known_words, no_words
 
 Probabilities = list[float]  # one per class, in the card's label order
+MARKUP = re.compile(r"<[^<>]{1,200}>")  # an HTML tag: its tokens are read, but are not words of the text
 # Padded lengths are rounded up to this: 64 lengths up to 512 tokens instead of 512, so oneDNN's primitive
 # cache keeps its LSTM kernels (measured at c=1: a miss per new length cost about 0.5 ms of CPU a review).
 SHAPE_MULTIPLE = 8
@@ -38,7 +40,8 @@ class ReviewText:
 class PreparedText:
     token_ids: list[int]
     truncated: bool
-    known_words: int  # tokens fed that the vocabulary has (words and punctuation marks)
+    known_words: int  # words fed that the vocabulary has (punctuation marks are not words)
+    has_words: bool  # any token with a letter or digit
 
 
 @dataclass(frozen=True)
@@ -96,16 +99,27 @@ class SentimentRunner(ModelRunner[ReviewText, SentimentOutput]):
         return results
 
     def encode(self, texts: list[str]) -> list[PreparedText]:
-        """Tokenize as in training and cut to max_length; count the tokens the vocabulary knows."""
+        """Tokenize as in training and cut to max_length; count the words the vocabulary knows (punctuation
+        and markup are tokens the model reads, but not words)."""
         items = []
         # encode_batch releases the GIL but hands the texts to a thread pool: for a lone text, encode is
         # quicker.
         encodings = (
             self.tokenizer.encode_batch(texts) if len(texts) > 1 else [self.tokenizer.encode(texts[0])]
         )
-        for encoding in encodings:
+        for text, encoding in zip(texts, encodings, strict=True):
             ids, truncated = truncate(encoding.ids, self.io.max_length, self.io.truncation)
-            items.append(PreparedText(ids, truncated, sum(1 for token_id in ids if token_id != self.unk_id)))
+            spans, _ = truncate(encoding.offsets, self.io.max_length, self.io.truncation)
+            tokens, _ = truncate(encoding.tokens, self.io.max_length, self.io.truncation)
+            tags = [match.span() for match in MARKUP.finditer(text)] if "<" in text else []
+            words = [
+                token_id
+                for token_id, token, (start, end) in zip(ids, tokens, spans, strict=True)
+                if is_word(token)
+                and not any(tag_start <= start and end <= tag_end for tag_start, tag_end in tags)
+            ]
+            known = sum(1 for token_id in words if token_id != self.unk_id)
+            items.append(PreparedText(ids, truncated, known, has_words=bool(words)))
         return items
 
     def cost(self, item: ReviewText) -> tuple[str, float]:
@@ -149,21 +163,13 @@ class SentimentPredictor(
     def postprocess(
         self, request: SentimentRequest, prepared: Prepared[ReviewText], outputs: list[SentimentOutput]
     ) -> SentimentResponse:
-        """A text with no token, or none the vocabulary knows, makes the request a 422 naming it."""
-        empty = [index for index, output in enumerate(outputs) if not output.encoded.token_ids]
+        """A text with no word, or none the vocabulary knows, makes the request a 422 naming it."""
+        empty = [index for index, output in enumerate(outputs) if not output.encoded.has_words]
         if empty:
-            details = [
-                ErrorDetail(loc=["body", "texts", index], msg="text is empty after normalization")
-                for index in empty
-            ]
-            raise InvalidInput("some texts have no words once markup and spaces are removed", details)
+            raise no_words([["body", "texts", index] for index in empty])
         unknown = [index for index, output in enumerate(outputs) if output.probabilities is None]
         if unknown:
-            details = [
-                ErrorDetail(loc=["body", "texts", index], msg="no word of the text is in the vocabulary")
-                for index in unknown
-            ]
-            raise InvalidInput("some texts have no word the model knows, so it cannot judge them", details)
+            raise no_known_words([["body", "texts", index] for index in unknown])
         results = [self.result(output.encoded, output.probabilities or []) for output in outputs]
         return SentimentResponse(model=self.card.name, version=self.card.version, results=results)
 

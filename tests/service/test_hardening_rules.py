@@ -130,3 +130,46 @@ def test_a_deadline_bounds_a_whole_generation(client: TestClient, stream: bool) 
         assert response.status_code == 200 and json.loads(last[6:])["error"]["code"] == "deadline_exceeded"
     else:
         assert response.status_code == 504 and response.json()["error"]["code"] == "deadline_exceeded"
+
+
+def test_words_of_any_script_outside_the_vocabulary_are_reported_and_fed_as_unk(client: TestClient) -> None:
+    body = client.post("/v1/next-word", json={"text": "정말 the company"}).json()
+    assert body["unknown_words"] == ["정말"] and body["context"] == ["<unk>", "the", "company"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/next-word", {"text": "정말 좋아"}, ["body", "text"]),
+        ("/v1/perplexity", {"text": "정말 좋아"}, ["body", "text"]),
+        ("/v1/generate", {"prompt": "정말 좋아"}, ["body", "prompt"]),
+        ("/v1/generate", {"prompt": "zzqx qqzz"}, ["body", "prompt"]),
+        ("/v1/sentiment", {"texts": ["정말 좋아"]}, ["body", "texts", 0]),
+    ],
+)
+def test_a_text_of_only_unknown_words_gets_one_answer_everywhere(
+    client: TestClient, path: str, body: dict[str, object], field: list[object]
+) -> None:
+    response = client.post(path, json=body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["message"] == "a text has no word the model knows, so the model cannot read it"
+    assert error["details"] == [{"loc": field, "msg": "no word of the text is in the vocabulary"}]
+
+
+def test_an_empty_prompt_still_starts_a_new_sentence(client: TestClient) -> None:
+    response = client.post("/v1/generate", json={"prompt": "", "max_new_tokens": 3, "seed": 1})
+    assert response.status_code == 200 and len(response.json()["tokens"]) == 3
+
+
+def test_a_greedy_generation_carries_no_seed(client: TestClient) -> None:
+    greedy = client.post(
+        "/v1/generate", json={"prompt": "the company", "max_new_tokens": 3, "temperature": 0}
+    )
+    sampled = client.post("/v1/generate", json={"prompt": "the company", "max_new_tokens": 3})
+    assert greedy.json()["seed"] is None and isinstance(sampled.json()["seed"], int)
+
+
+def test_known_words_count_words_not_punctuation_or_markup(client: TestClient) -> None:
+    [result] = client.post("/v1/sentiment", json={"texts": ["<b>great</b> film!!! <br />"]}).json()["results"]
+    assert result["known_words"] == 2

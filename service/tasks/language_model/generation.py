@@ -24,8 +24,8 @@ def draw_seed() -> int:
     return random.SystemRandom().randrange(2**63)
 
 
-def first_step(request: GenerateRequest, seed: int, start: State | None = None) -> GenerationStep:
-    generator = torch.Generator().manual_seed(seed)
+def first_step(request: GenerateRequest, seed: int | None, start: State | None = None) -> GenerationStep:
+    generator = torch.Generator().manual_seed(seed or 0)  # greedy (no seed) never draws from it
     return GenerationStep(request.prompt, request.temperature, request.top_k, generator, start=start)
 
 
@@ -58,7 +58,7 @@ class Generation:
     """One generate request under way: nothing runs until `tokens` is read."""
 
     model: GenerationModel
-    seed: int
+    seed: int | None  # None for greedy: nothing is drawn
     tokens: AsyncIterator[SampledToken]
 
     async def collect(self) -> GenerateResponse:
@@ -89,7 +89,7 @@ class TextGenerator:
         """The model, the seed and the tokens to come of one generate request. `from_state`, a session's,
         takes the place of the prompt."""
         model = self.registry.resolve(body.model, GenerationPredictor)
-        seed = body.seed if body.seed is not None else draw_seed()
+        seed = None if body.temperature == 0 else body.seed if body.seed is not None else draw_seed()
         context.log_fields["max_new_tokens"] = body.max_new_tokens
         first = first_step(body, seed, from_state)
         tokens = generate_tokens(model, first, body.max_new_tokens, context, disconnected)

@@ -7,7 +7,6 @@ from dataclasses import dataclass, replace
 import torch
 
 from models.language_model import State
-from service.errors import ErrorDetail, InvalidInput
 from service.runtime.contract import Predictor, Prepared, PreparedT, RequestT, ResponseT
 from service.schemas.language_model import (
     NextWordRequest,
@@ -25,6 +24,7 @@ from service.tasks.language_model.items import (
     SessionItem,
 )
 from service.tasks.language_model.runner import LanguageModelRunner
+from service.tasks.text_rules import no_words
 
 
 @dataclass(frozen=True)
@@ -174,13 +174,10 @@ class SessionStepPredictor(LanguageModelOperation[SessionStep, PreparedSession, 
         if request.tokens is not None:
             words, unknown = [self.lm.vocabulary[word] for word in request.tokens], []
         else:
-            context = self.lm.context(request.text, "text", allow_empty=True)
+            context = self.lm.context(request.text, "text", checked=False)  # unknown words are fed as <unk>
             words, unknown = context.token_ids, context.unknown_words
-            if not words and request.state is not None:
-                raise InvalidInput(
-                    "the text has no words once normalized",
-                    [ErrorDetail(loc=["body", "text"], msg="no words")],
-                )
+            if not words and request.state is not None:  # a start may be empty: a new sentence
+                raise no_words([["body", "text"]])
         fed = words if request.state is not None else [self.lm.eos_id, *words]
         item = SessionItem(fed, state=request.state, targets=words)
         return PreparedSession([item], {"chars": len(request.text), "tokens": len(words)}, unknown)

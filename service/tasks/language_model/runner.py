@@ -12,7 +12,6 @@ from models.artifact import Artifact, ArtifactError
 from models.card_io import LanguageModelIO
 from models.language_model import LanguageModel, State
 from models.text import pad_batch
-from service.errors import ErrorDetail, InvalidInput
 from service.runtime.contract import GROUP_LENGTH_RATIO, ModelRunner, group_by_length, typed_io, typed_network
 from service.schemas.language_model import MAX_TOP_K
 from service.tasks.language_model.items import (
@@ -24,6 +23,7 @@ from service.tasks.language_model.items import (
     PerplexityItem,
     SessionItem,
 )
+from service.tasks.text_rules import is_word, no_known_words, no_words
 
 # Most token positions scored in one forward: their logits take positions x vocabulary x 4 bytes (160 MB
 # here).
@@ -50,44 +50,62 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
                 )
         self.eos_token, self.unk_token = self.io.eos_token, self.io.unk_token
         self.eos_id, self.unk_id = self.vocabulary[self.eos_token], self.vocabulary[self.unk_token]
+        self.keeps_unk = self._words(self.unk_token) == [self.unk_token]  # PTB's normalizer does
 
-    def context(self, text: str, field: str, allow_empty: bool = False) -> Context:
-        """Normalize as the corpus was prepared; refuse text with no known word unless `allow_empty`."""
+    def context(self, text: str, field: str, allow_empty: bool = False, checked: bool = True) -> Context:
+        """Normalize as the corpus was prepared. Unless `checked` is off (a session feeds what it is given),
+        a text with no word, or none the model knows, is a 422; with `allow_empty`, an empty text is not
+        (an empty prompt starts a new sentence). A word that normalization would erase entirely (a script
+        the corpus never had) is fed as <unk> and reported, like any unknown word."""
+        erased = self._erased(text)
+        words = self._words(self._marked(text, erased))
+        token_ids = [self.vocabulary.get(word, self.unk_id) for word in words]
+        unknown = self._unknown(words, token_ids, erased)
+        if checked and not (allow_empty and not text.strip()):
+            if not words:
+                raise no_words([["body", field]])
+            if all(index == self.unk_id for index in token_ids):
+                raise no_known_words([["body", field]])
+        return Context(token_ids, [self.words[index] for index in token_ids], unknown)
+
+    def _unknown(self, words: list[str], token_ids: list[int], erased: list[str]) -> list[str]:
+        """The words fed as <unk>, in order: unknown ones as normalized, erased ones as sent. A literal <unk>
+        in the text (PTB's own form) is not reported."""
+        pending, unknown = list(erased), []
+        for word, index in zip(words, token_ids, strict=True):
+            if index == self.unk_id and word != self.unk_token:
+                unknown.append(word)
+            elif index == self.unk_id and pending and self.keeps_unk:
+                unknown.append(pending.pop(0))
+        return unknown + (pending if not self.keeps_unk else [])
+
+    def _words(self, text: str) -> list[str]:
         normalizer, pre_tokenizer = self.tokenizer.normalizer, self.tokenizer.pre_tokenizer
         normalized = normalizer.normalize_str(text) if normalizer else text
-        words = (
-            [word for word, _ in pre_tokenizer.pre_tokenize_str(normalized)]
-            if pre_tokenizer
-            else normalized.split()
-        )
-        token_ids = [self.vocabulary.get(word, self.unk_id) for word in words]
-        unknown = [
-            word
-            for word, index in zip(words, token_ids, strict=True)
-            if index == self.unk_id and word != self.unk_token
-        ]
-        if not allow_empty:
-            if not words:
-                raise InvalidInput(
-                    "the text has no words once normalized",
-                    [ErrorDetail(loc=["body", field], msg="empty after normalization")],
-                )
-            if all(index == self.unk_id for index in token_ids):
-                raise InvalidInput(
-                    "every word of the text is outside the vocabulary",
-                    [ErrorDetail(loc=["body", field], msg=f"only unknown words: {unknown[:10]}")],
-                )
-        return Context(token_ids, [self.words[index] for index in token_ids], unknown)
+        if pre_tokenizer is None:
+            return normalized.split()
+        return [word for word, _ in pre_tokenizer.pre_tokenize_str(normalized)]
+
+    def _erased(self, text: str) -> list[str]:
+        """The text's words (split on spaces) that hold letters or digits yet normalize to nothing. ASCII
+        letters and digits survive normalization, so an ASCII text has none (the fast path)."""
+        if text.isascii():
+            return []
+        return [word for word in text.split() if is_word(word) and not self._words(word)]
+
+    def _marked(self, text: str, erased: list[str]) -> str:
+        """The text with each erased word replaced by <unk>, where the normalizer keeps <unk> as it is."""
+        if not erased or not self.keeps_unk:
+            return text
+        gone = set(erased)
+        return " ".join(self.unk_token if word in gone else word for word in text.split())
 
     def forward(self, items: list[LMItem]) -> list[LMOutput]:
         outputs: list[LMOutput | None] = [None] * len(items)
         padded: dict[bool, list[tuple[int, NextWordItem | PerplexityItem]]] = {}  # scoring? -> (index, item)
-        exact: dict[
-            tuple[int, bool], list[tuple[int, GenerationItem]]
-        ] = {}  # (length, fresh) -> (index, item)
-        sessions: dict[
-            tuple[int, bool], list[tuple[int, SessionItem]]
-        ] = {}  # (length, fresh) -> (index, item)
+        # (length, fresh) -> (index, item), for generation and session items
+        exact: dict[tuple[int, bool], list[tuple[int, GenerationItem]]] = {}
+        sessions: dict[tuple[int, bool], list[tuple[int, SessionItem]]] = {}
         for index, item in enumerate(items):
             match item:
                 case NextWordItem() | PerplexityItem():

@@ -23,6 +23,7 @@ from service.tasks.oip.tensors import (
 )
 
 SEQUENCE_PARAMETERS = {"sequence_id", "sequence_start", "sequence_end"}  # Triton's names
+GREEDY_SEED = -1  # the `seed` output of a greedy generation, which draws nothing (INT64 has no null)
 MAX_LM_TEXTS = 16  # texts in one language-model infer request; each runs as its own /v1 operation
 
 
@@ -32,7 +33,7 @@ class LanguageModelTensors(TaskTensors):
         "top_k": "next_word: how many words (default 5); generate: sample among the k likeliest (0: all)",
         "max_new_tokens": "generate: tokens to generate (default 20, at most 200)",
         "temperature": "generate: 0 is greedy (default 1.0)",
-        "seed": "generate: same seed, same text",
+        "seed": "generate: same seed, same text (the output seed is -1 for greedy: temperature 0)",
         "sequence_id": "a session of the client's naming: one text feeds it on (next words and running "
         "perplexity)",
         "sequence_start": "with sequence_id: start (or restart) the sequence with this text",
@@ -167,7 +168,7 @@ class LanguageModelTensors(TaskTensors):
 
         async def generate(body: GenerateRequest) -> tuple[str, int]:
             generated = await self.generator.start(context, body, disconnected).collect()
-            return generated.generated_text, generated.seed
+            return generated.generated_text, GREEDY_SEED if generated.seed is None else generated.seed
 
         results = await asyncio.gather(*(generate(body) for body in bodies))
         return [

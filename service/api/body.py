@@ -22,6 +22,7 @@ from service.errors import ErrorDetail, InvalidInput
 
 LARGE_BODY_BYTES = 64 * 1024  # larger bodies wait for the parse slot
 BodyT = TypeVar("BodyT", bound=BaseModel)
+UNION_MEMBERS = {"float", "int", "str", "bool"}  # how pydantic names a plain union member in an error's loc
 
 
 async def read_body(request: Request, model: type[BodyT], content_type_optional: bool = False) -> BodyT:
@@ -86,8 +87,25 @@ def validate_document(model: type[BodyT], document: object) -> BodyT:
         raise _invalid(error) from None
 
 
+def _one_per_value(details: list[ErrorDetail]) -> list[ErrorDetail]:
+    """One detail per faulty value: pydantic reports a value that fits no member of a union (a history value
+    that is neither a number nor a row) once per member, its loc ending with the member's type."""
+    kept: list[ErrorDetail] = []
+    for detail in details:
+        last = detail.loc[-1]
+        if isinstance(last, str) and (last in UNION_MEMBERS or "[" in last):
+            value = detail.loc[:-1]
+            if kept and kept[-1].loc == value:
+                continue
+            detail = ErrorDetail(loc=value, msg=detail.msg)
+        kept.append(detail)
+    return kept
+
+
 def _invalid(error: ValidationError) -> InvalidInput:
-    details = [ErrorDetail(loc=["body", *fault["loc"]], msg=str(fault["msg"])) for fault in error.errors()]
+    details = _one_per_value(
+        [ErrorDetail(loc=["body", *fault["loc"]], msg=str(fault["msg"])) for fault in error.errors()]
+    )
     if any("recursion limit" in str(fault["msg"]) for fault in error.errors()):
         message = "the JSON body is nested too deeply"
     elif any(fault["type"] == "json_invalid" for fault in error.errors()):

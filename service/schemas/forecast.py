@@ -33,11 +33,10 @@ class ForecastRequest(ModelRequest):
     history: list[FiniteFloat | Row] = Field(
         min_length=1,
         max_length=MAX_HISTORY_ROWS,
-        description=f"past values, oldest first: numbers for a one-feature model, or rows of the model's "
-        f"features; "
-        f"at least the model's card `io.min_history` (else its context_length; a shorter history than the "
-        f"context is "
-        f"padded back by its season) and at most {MAX_HISTORY_ROWS:,} rows; finite numbers only",
+        description="past values, oldest first: numbers for a one-feature model, or rows of the model's "
+        "features; at least the model's card `io.min_history` (else its context_length; a shorter history "
+        f"than the context is padded back by its season) and at most {MAX_HISTORY_ROWS:,} rows; finite "
+        "numbers only",
     )
     horizon: int = Field(
         ge=1, le=MAX_HORIZON, description="steps to forecast, at most the model's max_horizon"

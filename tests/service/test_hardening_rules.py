@@ -173,3 +173,21 @@ def test_a_greedy_generation_carries_no_seed(client: TestClient) -> None:
 def test_known_words_count_words_not_punctuation_or_markup(client: TestClient) -> None:
     [result] = client.post("/v1/sentiment", json={"texts": ["<b>great</b> film!!! <br />"]}).json()["results"]
     assert result["known_words"] == 2
+
+
+def test_errors_speak_the_protocol_they_answer(client: TestClient) -> None:
+    texts = {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["zzqx qqzz"]}]}
+    unknown = client.post("/v2/models/sentiment/infer", json=texts).json()["error"]
+    assert "inputs.text.0" in unknown and "body" not in unknown and "texts" not in unknown
+    missing = client.post("/v2/models/nope/infer", json=texts).json()["error"]
+    assert missing == "no model named 'nope'"  # no advice about /v1
+
+
+def test_a_value_that_fits_no_form_gets_one_detail(client: TestClient) -> None:
+    response = client.post(
+        "/v1/forecast",
+        content=b'{"history": [1.0, NaN, 3.0, "x"], "horizon": 2}',
+        headers={"Content-Type": "application/json"},
+    )
+    details = response.json()["error"]["details"]
+    assert [detail["loc"] for detail in details] == [["body", "history", 1], ["body", "history", 3]]

@@ -182,7 +182,7 @@ def test_requested_outputs_are_the_only_ones_returned(client: TestClient) -> Non
         ),
         ("sentiment", {"inputs": [{**text_input("great"), "datatype": "FP32"}]}, "must be BYTES"),
         ("sentiment", {"inputs": [text_input("great")], "parameters": {"top_k": 1}}, "takes no parameters"),
-        ("sentiment", {"inputs": [text_input("")]}, "inputs.texts.0"),
+        ("sentiment", {"inputs": [text_input("")]}, "inputs.text.0"),
         (
             "sentiment",
             {"inputs": [text_input("great")], "outputs": [{"name": "logits"}]},

@@ -54,7 +54,7 @@ def served_entry(
     """The artifact `name` (at `version`, when the path names one) and its task's tensors; 404 otherwise."""
     entry = registry.entries.get(name)
     if entry is None or entry.card is None or entry.task not in tensors:
-        raise ModelNotFound(f"no model named {name!r}; GET /v1/models lists them")
+        raise ModelNotFound(f"no model named {name!r}")
     if version is not None and version != entry.card.version:
         raise ModelNotFound(f"model {name!r} has version {entry.card.version!r}, not {version!r}")
     return entry, tensors[entry.task]
@@ -129,7 +129,10 @@ async def infer(name: str, request: Request, version: str | None = None) -> Resp
         raise InvalidInput(
             f"the body names model {body.model_name!r} version {body.model_version!r}; the path, {name!r}"
         )
-    outputs = await tensors.infer(context, name, body, request.is_disconnected)
+    try:
+        outputs = await tensors.infer(context, name, body, request.is_disconnected)
+    except InvalidInput as error:  # the same fault, in this protocol's terms
+        raise tensors.in_protocol_terms(error) from None
     chosen = requested(outputs, body)
     return infer_response(
         InferResponse(model_name=name, model_version=entry.card.version, id=body.id, outputs=chosen), binary

@@ -28,6 +28,7 @@ MAX_LM_TEXTS = 16  # texts in one language-model infer request; each runs as its
 
 
 class LanguageModelTensors(TaskTensors):
+    tensor_of: ClassVar[dict[str, str]] = {"text": "text", "prompt": "text"}
     parameters: ClassVar[dict[str, str]] = {
         "operation": "next_word (default), perplexity or generate",
         "top_k": "next_word: how many words (default 5); generate: sample among the k likeliest (0: all)",

@@ -101,6 +101,22 @@ class TaskTensors(ABC):
     """How one task's requests and answers look as protocol tensors."""
 
     parameters: ClassVar[dict[str, str]]  # request parameter -> what it means (shown in the model's metadata)
+    tensor_of: ClassVar[dict[str, str]]  # /v1 request field -> the input tensor it comes from
+
+    def in_protocol_terms(self, error: InvalidInput) -> InvalidInput:
+        """The same fault, located as this protocol's request sent it: a /v1 field becomes its input tensor
+        (`texts.0` -> `inputs.text.0`), any other field its parameter."""
+        details = []
+        for detail in error.details:
+            loc = list(detail.loc)
+            if len(loc) > 1 and loc[0] in ("body", "inputs", "parameters") and isinstance(loc[1], str):
+                field = loc[1]
+                known = field in self.tensor_of
+                loc = (
+                    ["inputs", self.tensor_of[field], *loc[2:]] if known else ["parameters", field, *loc[2:]]
+                )
+            details.append(ErrorDetail(loc=loc, msg=detail.msg))
+        return InvalidInput(error.message, details)
 
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
@@ -119,6 +135,7 @@ class TaskTensors(ABC):
 
 class SentimentTensors(TaskTensors):
     parameters: ClassVar[dict[str, str]] = {}
+    tensor_of: ClassVar[dict[str, str]] = {"texts": "text"}
 
     def inputs(self, card: ModelCard) -> list[TensorMetadata]:
         return [TensorMetadata(name="text", datatype="BYTES", shape=[-1])]
@@ -159,6 +176,7 @@ class SentimentTensors(TaskTensors):
 
 
 class ForecastTensors(TaskTensors):
+    tensor_of: ClassVar[dict[str, str]] = {"history": "history"}
     parameters: ClassVar[dict[str, str]] = {
         "horizon": "steps to forecast (required), at most the model's max_horizon",
         "quantiles": "interval levels to return, among the card's io.quantiles, e.g. [0.1, 0.9]",

@@ -9,13 +9,11 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from service.errors import DeadlineExceeded, QueueFull, ServiceError
+from service.runtime.cost import Cost, CostModel
 from service.runtime.metrics import Metrics
 
 ItemT = TypeVar("ItemT")
 OutputT = TypeVar("OutputT")
-
-# What an item costs: its kind of work and its size in that kind's units (tokens, steps, ...).
-Cost = tuple[str, float]
 
 
 def one_unit(_: object) -> Cost:
@@ -54,8 +52,10 @@ class MicroBatcher(Generic[ItemT, OutputT]):
     Load shedding: a request whose items cannot start before its deadline is refused at once
     (429) rather than left to time out in the queue. The wait is the queued work itself:
     each item's cost is its kind and size (`cost(item)`, e.g. ("perplexity", tokens)), and
-    the batcher learns seconds per unit for each kind from the batches it runs, so a queue
-    of long perplexity texts and a queue of short next-word contexts are told apart.
+    the batcher learns, per kind, a fixed time per batch plus a time per unit from the batches it
+    runs (service/runtime/cost.py), so a queue of long perplexity texts and a queue of short
+    next-word contexts are told apart, and small batches do not make large ones look expensive.
+    A request that finds nothing waiting (the model idle, or running one batch) is never refused.
     """
 
     def __init__(
@@ -83,7 +83,8 @@ class MicroBatcher(Generic[ItemT, OutputT]):
         self._worker: asyncio.Task[None] | None = None
         self._waiting: set[_Pending[ItemT, OutputT]] = set()  # queued, caller still there, forward not begun
         self._backlog: dict[str, float] = {}  # units of the waiting items, per kind
-        self._seconds_per_unit: dict[str, float] = {}  # moving average per kind, learnt from batches
+        self._backlog_items: dict[str, int] = {}  # and how many items they are
+        self._costs = CostModel(max_batch_size)  # fixed plus per-unit seconds per kind, learnt from batches
         self._refusal: ServiceError | None = None  # once set (the drain closed), every submit fails with it
         # Metric children resolved once: a label lookup costs microseconds, here paid per item otherwise.
         labels = (name, device)
@@ -96,12 +97,17 @@ class MicroBatcher(Generic[ItemT, OutputT]):
     def expected_wait(self) -> float:
         """Seconds of queued work ahead of a new item. A kind not yet timed counts as free: never shed on a
         guess."""
-        return sum(units * self._seconds_per_unit.get(kind, 0.0) for kind, units in self._backlog.items())
+        return self._costs.wait(self._backlog, self._backlog_items)
+
+    def learn(self, costs: list[Cost], seconds: float) -> None:
+        """A batch timed outside the queue (the runner's calibration at load) teaches the cost estimate."""
+        self._costs.learn(costs, seconds)
 
     def _leave_backlog(self, entry: _Pending[ItemT, OutputT]) -> None:
         if entry in self._waiting:
             self._waiting.discard(entry)
             self._backlog[entry.kind] -= entry.units
+            self._backlog_items[entry.kind] -= 1
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._serve(), name=f"batcher-{self.name}")
@@ -130,7 +136,7 @@ class MicroBatcher(Generic[ItemT, OutputT]):
                 headers={"Retry-After": "1"},
             )
         wait = self.expected_wait()
-        if wait > 0 and time.monotonic() + wait > deadline:
+        if self._waiting and wait > 0 and time.monotonic() + wait > deadline:
             raise QueueFull(
                 f"model {self.name!r} has about {wait:.1f} s of queued work, past this request's deadline",
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
@@ -140,6 +146,7 @@ class MicroBatcher(Generic[ItemT, OutputT]):
         for entry in pending:
             self._waiting.add(entry)
             self._backlog[entry.kind] = self._backlog.get(entry.kind, 0.0) + entry.units
+            self._backlog_items[entry.kind] = self._backlog_items.get(entry.kind, 0) + 1
             self._queue.put_nowait(entry)
         self._queue_depth.set(self._queue.qsize())
         futures = [entry.future for entry in pending]
@@ -235,20 +242,7 @@ class MicroBatcher(Generic[ItemT, OutputT]):
         return outcomes
 
     def _learn(self, ran: list[_Pending[ItemT, OutputT]], seconds: float) -> None:
-        """Update seconds per unit for each kind in the batch; a mixed batch's time is split by predicted
-        cost."""
-        units: dict[str, float] = {}
-        for entry in ran:
-            units[entry.kind] = units.get(entry.kind, 0.0) + entry.units
-        known = self._seconds_per_unit
-        typical = sum(known.values()) / len(known) if known else 1.0
-        predicted = {kind: amount * known.get(kind, typical) for kind, amount in units.items()}
-        if sum(predicted.values()) <= 0:
-            predicted = units
-        total = sum(predicted.values())
-        for kind, amount in units.items():
-            observed = seconds * predicted[kind] / total / amount
-            known[kind] = observed if kind not in known else 0.8 * known[kind] + 0.2 * observed
+        self._costs.learn([(entry.kind, entry.units) for entry in ran], seconds)
 
     async def _gather(self) -> list[_Pending[ItemT, OutputT]]:
         batch = [await self._queue.get()]

@@ -104,6 +104,12 @@ class ModelRunner(ABC, Generic[ItemT, OutputT]):
         """The kind of work an item is and its size in that kind's units, for the batcher's wait estimate."""
         return ("item", 1.0)
 
+    def calibration(self) -> list[list[ItemT]]:
+        """Batches of representative items of different sizes, each kind at two sizes at least. The registry
+        times them at load, so that the batcher's cost estimate holds across batch sizes from the first
+        request (service/runtime/cost.py)."""
+        return []
+
     @abstractmethod
     def warmup(self) -> None:
         """Run representative inputs once, so the first real request does not pay for lazy setup, and check

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from service.runtime.contract import (
     ResponseT,
     ServedTask,
 )
+from service.runtime.cost import Cost
 from service.runtime.metrics import Metrics
 from service.runtime.model import ReadyModel, StageTimers
 from service.settings import Settings
@@ -52,6 +54,8 @@ class ModelEntry:
         default_factory=dict
     )
     executor: ThreadPoolExecutor | None = None  # the model's own inference thread
+    # The runner's calibration batches, timed at load: each batch's item costs and its seconds.
+    calibration: list[tuple[list[Cost], float]] = field(default_factory=list)
 
     @property
     def task(self) -> str | None:
@@ -165,6 +169,8 @@ class ModelRegistry:
             queue_size=self.settings.queue_size,
             cost=entry.runner.cost,
         )
+        for costs, seconds in entry.calibration:
+            batcher.learn(costs, seconds)
         batcher.start()
         timers = StageTimers.for_model(self.metrics, entry.name, str(self.device))
         entry.batcher = batcher
@@ -186,8 +192,15 @@ class ModelRegistry:
             raise ArtifactError(entry.name, f"task {artifact.card.task!r} is not served by this rnnserve")
         runner = served.runner(artifact, self.device)
         runner.warmup()
+        entry.calibration = [self._timed(runner, batch) for batch in runner.calibration()]
         runner.padding_observer = self._padding_observer(entry.name)
         entry.runner = runner
+
+    @staticmethod
+    def _timed(runner: ModelRunner[Any, Any], batch: list[Any]) -> tuple[list[Cost], float]:
+        started = time.perf_counter()
+        runner.forward(batch)
+        return [runner.cost(item) for item in batch], time.perf_counter() - started
 
     def _padding_observer(self, name: str) -> Callable[[int, int], None]:
         real, padding = (

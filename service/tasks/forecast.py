@@ -64,6 +64,14 @@ class ForecastRunner(ModelRunner[PreparedHistory, ForecastOutput]):
         """A recursive model runs one step per horizon step; a direct one a single pass."""
         return ("forecast", float(item.horizon if self.io.multi_step == "recursive" else 1))
 
+    def calibration(self) -> list[list[PreparedHistory]]:
+        """One window, then eight: a direct model's items are all of one size, so batches differ by count."""
+        request = ForecastRequest(
+            history=self._example_history(), horizon=self.io.max_horizon, method="network"
+        )
+        items = ForecastPredictor(self).preprocess(request).items
+        return [items, items * 8]
+
     def warmup(self) -> None:
         request = ForecastRequest(
             history=self._example_history(), horizon=self.io.max_horizon, method="network"

@@ -125,11 +125,17 @@ class SentimentRunner(ModelRunner[ReviewText, SentimentOutput]):
     def cost(self, item: ReviewText) -> tuple[str, float]:
         return ("review", float(len(item.text)))  # characters: the tokens are counted on the model's thread
 
-    def warmup(self) -> None:
+    def _known_text(self) -> str:
+        """Words the model knows (past the specials), for warm-up and calibration."""
         vocabulary = self.tokenizer.get_vocab()
-        known = " ".join(
-            sorted(vocabulary, key=vocabulary.__getitem__)[2:40]
-        )  # words the model knows, past the specials
+        return " ".join(sorted(vocabulary, key=vocabulary.__getitem__)[2:40])
+
+    def calibration(self) -> list[list[ReviewText]]:
+        known = self._known_text()
+        return [[ReviewText(known)], [ReviewText(f"{known} " * 12)] * 8]
+
+    def warmup(self) -> None:
+        known = self._known_text()
         outputs = self.forward([ReviewText(known), ReviewText(f"{known} " * 12)])
         classes = len(self.io.labels)
         self.require_finite(

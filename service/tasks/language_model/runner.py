@@ -226,6 +226,19 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
         last."""
         return (item.cost_kind, float(max(1, len(item.token_ids))))
 
+    def calibration(self) -> list[list[LMItem]]:
+        """Each kind of item at two sizes: one short item, and eight eight times as long."""
+        context = self.context("the company said", "text")
+        short, long = context.token_ids, context.token_ids * 8
+        return [
+            [NextWordItem([self.eos_id, *short])],
+            [NextWordItem([self.eos_id, *long])] * 8,
+            [PerplexityItem([self.eos_id, *short], [*short, self.eos_id])],
+            [PerplexityItem([self.eos_id, *long], [*long, self.eos_id])] * 8,
+            [GenerationItem([self.eos_id, *short], None)],
+            [GenerationItem([self.eos_id, *long], None)] * 8,
+        ]
+
     def warmup(self) -> None:
         context = self.context("the company said", "text")
         generation_start = GenerationItem(self.next_word_item(context).token_ids, state=None)

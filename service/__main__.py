@@ -13,6 +13,7 @@ import os
 
 import uvicorn
 
+from service.api.connections import head_timeout_protocol
 from service.runtime.log import configure_logging
 from service.settings import load_settings, settings_help
 
@@ -47,6 +48,7 @@ def main() -> None:
         port=port,
         log_level="warning",  # the app logs one structured line per request itself
         log_config=None,  # uvicorn's loggers keep the JSON handler configure_logging gave them
+        http=head_timeout_protocol(settings.head_timeout_s),  # slow request heads are cut
         timeout_graceful_shutdown=math.ceil(settings.drain_timeout_s + DRAIN_MARGIN_S),
     )
 

@@ -50,6 +50,13 @@ class Settings(BaseSettings):
         le=600,
         description="a request body must arrive within this many seconds of the request's start (408)",
     )
+    head_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="a request's line and headers must arrive within this many seconds of its first byte "
+        "(a new connection: of its opening), else the connection is closed (python -m service)",
+    )
     session_ttl_s: float = Field(
         600.0,
         gt=0,

@@ -182,7 +182,10 @@ class BodyLimitsMiddleware:
                     message = await receive()
             except TimeoutError:
                 # Raised here, it reaches the app's error handlers as the body is read.
-                raise BodyTimeout(f"the request body did not arrive within {self.timeout_s:g} s") from None
+                raise BodyTimeout(
+                    f"the request body did not arrive within {self.timeout_s:g} s",
+                    headers={"Connection": "close"},  # a client that trickles bytes gets no more time
+                ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:

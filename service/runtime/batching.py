@@ -126,8 +126,10 @@ class MicroBatcher(Generic[ItemT, OutputT]):
                 entry.future.set_exception(error)
             self._leave_backlog(entry)
 
-    async def submit(self, items: list[ItemT], deadline: float) -> list[OutputT]:
-        """Queue all `items` of one request together (or none: 429) and wait for their results."""
+    async def submit(self, items: list[ItemT], deadline: float, admission: bool = True) -> list[OutputT]:
+        """Queue all `items` of one request together (or none: 429) and wait for their results. Past its
+        `admission` (a later step of a generation), a request is not shed on the wait estimate: if its
+        deadline passes first, it gets the 504 its deadline means."""
         if self._refusal is not None:
             raise self._refusal
         if self._queue.qsize() + len(items) > self.queue_size:
@@ -136,7 +138,7 @@ class MicroBatcher(Generic[ItemT, OutputT]):
                 headers={"Retry-After": "1"},
             )
         wait = self.expected_wait()
-        if self._waiting and wait > 0 and time.monotonic() + wait > deadline:
+        if admission and self._waiting and wait > 0 and time.monotonic() + wait > deadline:
             raise QueueFull(
                 f"model {self.name!r} has about {wait:.1f} s of queued work, past this request's deadline",
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},

@@ -24,6 +24,7 @@ class RequestContext:
 
     deadline: float  # the monotonic time by which the forward pass must start
     log_fields: dict[str, Any]  # sizes for this request's log line (never the inputs)
+    admitted: bool = False  # a later step of a request already admitted (generation): never shed, only 504
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class ReadyModel(Generic[RequestT, PreparedT, OutputT, ResponseT]):
         prepared = self.predictor.preprocess(request)
         self.timers.preprocess.observe(time.perf_counter() - started)
         context.log_fields.update(prepared.sizes)
-        outputs = await self.batcher.submit(prepared.items, context.deadline)
+        outputs = await self.batcher.submit(prepared.items, context.deadline, admission=not context.admitted)
         context.log_fields.update(self.predictor.measured(outputs))  # what only the forward learnt (tokens)
         started = time.perf_counter()
         if self.predictor.postprocess_blocks:

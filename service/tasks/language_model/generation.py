@@ -3,7 +3,7 @@
 import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -51,6 +51,7 @@ async def generate_tokens(
         if await disconnected():
             return
         step = step.after(token)
+        context = replace(context, admitted=True)  # the request was admitted: its deadline alone bounds it
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ Open Inference Protocol's sequences (service/tasks/oip/language_model.py) only c
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -233,8 +234,10 @@ class SessionGeneration:
         if not self.body.commit or not generated:
             return self.before
         step = SessionStep("", self.before.state, tokens=[token.word for token in generated])
-        # The request's deadline bounds the commit too, as it bounds every generation step.
-        committed, _ = await self.flow.feed(self.context, self.model, self.before, step)
+        # The request's deadline bounds the commit too, as it bounds every step of the admitted call.
+        committed, _ = await self.flow.feed(
+            replace(self.context, admitted=True), self.model, self.before, step
+        )
         return committed
 
     def _finished(self, session: Session, generated: list[SampledToken]) -> SessionGenerateAnswer:

@@ -112,8 +112,7 @@ def print_targets(table: dict[str, dict[str, dict[int, Result]]], levels: list[i
         checks.append(
             (
                 f"next-word server CPU at c=32 {nw['rnnserve'][32][3]:.2f} ms <= floor "
-                f"{nw['floor'][32][3]:.2f} "
-                f"+ raw {nw['raw'][32][3]:.2f} + 0.3 = {limit:.2f} ms",
+                f"{nw['floor'][32][3]:.2f} + raw {nw['raw'][32][3]:.2f} + 0.3 = {limit:.2f} ms",
                 nw["rnnserve"][32][3] <= limit,
             )
         )

@@ -93,9 +93,7 @@ def main() -> None:
     print(f"\nstate token: {token_bytes} characters")
     print(
         f"float16 state over {len(words)} steps: next-word probability within {worst_probability:.1e} "
-        f"(absolute), "
-        # fmt: skip
-        f"running perplexity within {worst_perplexity:.1e} (relative) of the server-side session"
+        f"(absolute), running perplexity within {worst_perplexity:.1e} (relative) of the server-side session"
     )
 
 

@@ -65,8 +65,7 @@ class ForecastIO(BaseModel):
         default_factory=lambda: list[ForecastMethod](["network"]),
         min_length=1,
         description="what may answer: the network and, for one-feature models, statistical models; the first "
-        "is the "
-        "fallback when a history is too short to backtest",
+        "is the fallback when a history is too short to backtest",
     )
     min_history: int | None = Field(
         None,

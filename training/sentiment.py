@@ -204,8 +204,8 @@ class SentimentTrainer(Trainer[SentimentClassifier]):
         lengths = self.train_part.lengths
         print(
             f"train {len(lengths)}, validation {len(self.validation_part.labels)}, test "
-            f"{len(self.test_part.labels)}; "
-            f"vocabulary {self.tokenizer.get_vocab_size()}; mean length {sum(lengths) / len(lengths):.0f}; "
+            f"{len(self.test_part.labels)}; vocabulary {self.tokenizer.get_vocab_size()}; mean length "
+            f"{sum(lengths) / len(lengths):.0f}; "
             f"device {self.device}"
         )
         self.model = SentimentClassifier(self._network_config()).to(self.device)

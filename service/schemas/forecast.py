@@ -44,8 +44,7 @@ class ForecastRequest(ModelRequest):
     method: Literal["auto", "network", "seasonal_naive", "ets", "theta", "combination"] = Field(
         "auto",
         description="what forecasts: auto backtests the model's card `io.methods` on the history's last "
-        "horizons and "
-        "answers with the best; or one of those methods by name",
+        "horizons and answers with the best; or one of those methods by name",
     )
     quantiles: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
         default_factory=list,
@@ -86,10 +85,8 @@ class ForecastResponse(BaseModel):
     forecast: list[float] = Field(description="the point forecast of the target, one value per step")
     quantiles: dict[str, list[float]] = Field(
         description="per requested level (keyed as given, e.g. '0.1'), the bound per step (conformal for the "
-        "network, "
-        "the model's own interval for a statistical method, the mean of both for the combination; with "
-        "method auto, "
-        "widened where the backtest errors say so); empty when none asked"
+        "network, the model's own interval for a statistical method, the mean of both for the combination; "
+        "with method auto, widened where the backtest errors say so); empty when none asked"
     )
     method: str = Field(
         description="what answered: network, seasonal_naive, ets, theta or combination (the mean of network, "

@@ -112,8 +112,8 @@ class ForecastTrainer(Trainer[Forecaster]):
         self.min_scale = torch.tensor(self.min_scale_values, dtype=torch.float32, device=self.device)
         print(
             f"{config.preset}: {len(self.series_set.series)} series, features {self.features}, target "
-            f"{self.target}, "
-            f"context {config.context}, horizon {config.horizon} ({config.multi_step}), device {self.device}"
+            f"{self.target}, context {config.context}, horizon {config.horizon} ({config.multi_step}), "
+            f"device {self.device}"
         )
         self.model = Forecaster(
             ForecasterConfig(

@@ -11,7 +11,6 @@ from typing import Literal, TypeGuard, get_args
 
 import numpy as np
 import numpy.typing as npt
-from statsforecast.models import AutoETS, AutoTheta, SeasonalNaive
 
 FloatArray = npt.NDArray[np.float64]
 StatisticalMethod = Literal["seasonal_naive", "ets", "theta"]
@@ -63,6 +62,10 @@ def statistical_forecast(
     A quantile's bound is the lower or upper end of the model's central interval of the matching level;
     the median is the point forecast. Levels are the model's own (normal errors), not conformal.
     """
+    # Imported here, not with the module: statsforecast's stack (pandas, scipy, numba, statsmodels) takes
+    # about 170 MiB, which a server whose models offer no statistical method never pays.
+    from statsforecast.models import AutoETS, AutoTheta, SeasonalNaive
+
     model: SeasonalNaive | AutoETS | AutoTheta
     if method == "seasonal_naive":
         model = SeasonalNaive(season_length=season)

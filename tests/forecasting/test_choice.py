@@ -52,3 +52,13 @@ def test_bounds_are_widened_to_the_backtest_errors_never_narrowed() -> None:
     assert result[0.9] == pytest.approx([2.5631, 5.0, 2.5631], abs=1e-3)
     assert result[0.1] == pytest.approx([-2.5631, -5.0, -2.5631], abs=1e-3)
     assert result[0.5].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_statsforecast_is_imported_only_when_a_statistical_method_runs() -> None:
+    """Its stack takes about 170 MiB: a server whose models offer no statistical method never loads it."""
+    import subprocess
+    import sys
+
+    check = "import sys, service.app, forecasting.choice; print('statsforecast' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False", result.stderr

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from fastapi import Request, Response
 
-from service.api.body import media_type_of, parse_json, read_body, validate_document
+from service.api.body import media_type_of, parse_json, read_body, unique_keys, validate_document
 from service.errors import ErrorDetail, InvalidInput
 from service.schemas.oip import InferRequest, InferResponse
 
@@ -89,7 +89,7 @@ async def _read_binary(request: Request, declared: str) -> InferRequest:
     if length == len(body):  # nothing after the header: a JSON request that says so
         return await parse_json(request, InferRequest, body)
     try:
-        document = json.loads(body[:length])
+        document = json.loads(body[:length], object_pairs_hook=unique_keys)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise bad("the binary request's header is not valid JSON", ["body"]) from None
     _fill_inputs(document, memoryview(body)[length:])

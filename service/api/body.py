@@ -13,7 +13,8 @@ Routes read their body with `read_body(request, Model)` and declare `openapi_ext
 """
 
 import asyncio
-from typing import TypeVar
+import json
+from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
@@ -73,9 +74,24 @@ def _check_content_type(content_type: str, optional: bool) -> None:
 
 def _validate(model: type[BodyT], body: bytes) -> BodyT:
     try:
-        return model.model_validate_json(body)
+        parsed = model.model_validate_json(body)
     except ValidationError as error:
         raise _invalid(error) from None
+    json.loads(body, object_pairs_hook=unique_keys)  # pydantic keeps the last of repeated keys: refuse them
+    return parsed
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members, refused when a key repeats: one JSON has one reading, not "last one wins"."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise InvalidInput(
+                f"the JSON body gives the key {key!r} more than once",
+                [ErrorDetail(loc=["body", key], msg="a key given twice")],
+            )
+        seen.add(key)
+    return dict(pairs)
 
 
 def validate_document(model: type[BodyT], document: object) -> BodyT:

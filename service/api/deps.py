@@ -6,6 +6,7 @@ and does not validate the response a second time (each cost a fraction of a mill
 request; see bench/README.md). Their OpenAPI entries come from service/api/openapi.py.
 """
 
+import re
 import time
 from typing import Annotated, TypeVar
 
@@ -13,6 +14,7 @@ from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 
 from service.api.body import read_body
+from service.api.openapi import TIMEOUT_SYNTAX
 from service.errors import ErrorDetail, InvalidInput
 from service.runtime.contract import OutputT, Predictor, PreparedT
 from service.runtime.drain import Drain
@@ -26,6 +28,7 @@ from service.tasks.language_model.session_flow import SessionFlow
 from service.tasks.oip.tensors import TaskTensors
 
 BodyT = TypeVar("BodyT", bound=ModelRequest)
+TIMEOUT_PATTERN = re.compile(TIMEOUT_SYNTAX)
 ResponseT = TypeVar("ResponseT", bound=BaseModel)
 
 
@@ -71,18 +74,18 @@ def request_context(request: Request) -> RequestContext:
     """The deadline (the server's default, or less if the client sends X-Request-Timeout) and the log line."""
     settings: Settings = request.app.state.settings
     timeout = settings.request_timeout_s
-    asked_for = request.headers.get("x-request-timeout", "").strip()
-    if asked_for:  # an empty header is no header
-        try:
-            asked = float(asked_for)
-        except ValueError:
-            asked = float("nan")
-        if not 0 < asked < float("inf"):
+    asked_for = request.headers.get("x-request-timeout", "")
+    if asked_for.strip():  # an empty header is no header
+        if not TIMEOUT_PATTERN.fullmatch(asked_for):
             raise InvalidInput(
-                "X-Request-Timeout must be a positive number of seconds",
-                [ErrorDetail(loc=["header", "x-request-timeout"], msg="a positive number of seconds")],
+                "X-Request-Timeout must be a number of seconds, such as 2 or 0.5",
+                [
+                    ErrorDetail(
+                        loc=["header", "x-request-timeout"], msg=f"a number of seconds ({TIMEOUT_SYNTAX})"
+                    )
+                ],
             )
-        timeout = min(timeout, asked)
+        timeout = min(timeout, float(asked_for))  # 0 (or a number too small for a float): already past
     return RequestContext(time.monotonic() + timeout, request.state.log_fields)
 
 

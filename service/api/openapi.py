@@ -15,13 +15,15 @@ from service.api.errors import speaks_oip
 from service.api.router import API_PREFIXES
 
 _documented: dict[str, type[BaseModel]] = {}  # request models whose schemas the OpenAPI components need
+# X-Request-Timeout: a decimal number of seconds (0 or more, an exponent allowed), or empty (absent).
+TIMEOUT_SYNTAX = r"^\s*(\+?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)?\s*$"
 TIMEOUT_HEADER = {
     "name": "X-Request-Timeout",
     "in": "header",
     "required": False,
-    "description": "seconds (a positive number); may only shorten the server's default deadline; empty means "
-    "absent",
-    "schema": {"type": "string"},
+    "description": "seconds, e.g. 2 or 0.5; may only shorten the server's default deadline "
+    "(0: already past); empty means absent",
+    "schema": {"type": "string", "pattern": TIMEOUT_SYNTAX},
 }
 STREAM_RESPONSE = {
     "content": {

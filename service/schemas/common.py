@@ -2,7 +2,19 @@
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+
+
+def _integral(value: object) -> object:
+    """37.0 is 37: JSON Schema counts an integer-valued number as an integer, so the schema's clients may
+    send one; any other number is left for the strict integer check to refuse."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_integral)]  # an integer field that takes 37.0 as 37
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1), BeforeValidator(_integral)]  # a seed, 37.0 taken as 37
 
 ModelName = Annotated[
     str | None,

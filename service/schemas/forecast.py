@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from service.schemas.common import ModelRequest
+from service.schemas.common import ModelRequest, WholeNumber
 
 MAX_HISTORY_ROWS = 10_000
 MAX_FEATURES = 32
@@ -38,7 +38,7 @@ class ForecastRequest(ModelRequest):
         f"than the context is padded back by its season) and at most {MAX_HISTORY_ROWS:,} rows; finite "
         "numbers only",
     )
-    horizon: int = Field(
+    horizon: WholeNumber = Field(
         ge=1, le=MAX_HORIZON, description="steps to forecast, at most the model's max_horizon"
     )
     method: Literal["auto", "network", "seasonal_naive", "ets", "theta", "combination"] = Field(

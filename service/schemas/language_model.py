@@ -2,7 +2,7 @@
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas.common import ModelRequest
+from service.schemas.common import ModelRequest, Seed, WholeNumber
 
 MAX_CONTEXT_CHARS = 2_000
 MAX_TOP_K = 50
@@ -19,7 +19,7 @@ class NextWordRequest(ModelRequest):
     text: str = Field(
         min_length=1, max_length=MAX_CONTEXT_CHARS, description="the context; normalized as PTB was"
     )
-    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="how many next words to return")
+    top_k: WholeNumber = Field(5, ge=1, le=MAX_TOP_K, description="how many next words to return")
 
 
 class WordProbability(BaseModel):
@@ -55,12 +55,16 @@ class GenerateRequest(ModelRequest):
     prompt: str = Field(
         "", max_length=MAX_CONTEXT_CHARS, description="text to continue; empty starts a new sentence"
     )
-    max_new_tokens: int = Field(20, ge=1, le=200, description="tokens to generate; <eos> counts as one")
+    max_new_tokens: WholeNumber = Field(
+        20, ge=1, le=200, description="tokens to generate; <eos> counts as one"
+    )
     temperature: float = Field(
         1.0, ge=0, le=5, allow_inf_nan=False, description="0 is greedy; otherwise 0 < t <= 5"
     )
-    top_k: int = Field(0, ge=0, le=10_000, description="sample among the k likeliest words; 0 means no cut")
-    seed: int | None = Field(None, ge=0, le=2**63 - 1, description="same seed, same text; random when absent")
+    top_k: WholeNumber = Field(
+        0, ge=0, le=10_000, description="sample among the k likeliest words; 0 means no cut"
+    )
+    seed: Seed | None = Field(None, description="same seed, same text; random when absent")
     stream: bool = Field(False, description="answer as server-sent events, one per token")
 
 

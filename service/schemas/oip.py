@@ -4,9 +4,9 @@ response.
 Field names and meanings are the protocol's; what each task's tensors mean is in service/tasks/oip.
 """
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 Datatype = Literal["BOOL", "UINT8", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"]
 MAX_TENSORS = 16  # inputs or requested outputs per request
@@ -52,7 +52,9 @@ class RequestInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=64)
-    shape: list[int] = Field(max_length=4)
+    shape: list[Annotated[int, Strict()]] = Field(
+        max_length=4, description='sizes: integers, never 1.0 or "1"'
+    )
     datatype: Datatype
     parameters: dict[str, Any] | None = None
     # Nested lists or the flat row-major list, as the protocol allows; checked against `shape` in

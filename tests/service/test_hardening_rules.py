@@ -6,6 +6,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -191,3 +192,32 @@ def test_a_value_that_fits_no_form_gets_one_detail(client: TestClient) -> None:
     )
     details = response.json()["error"]["details"]
     assert [detail["loc"] for detail in details] == [["body", "history", 1], ["body", "history", 3]]
+
+
+def test_one_json_has_one_reading(client: TestClient) -> None:
+    duplicated = b'{"texts": ["good"], "texts": ["awful"]}'
+    response = client.post("/v1/sentiment", content=duplicated, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and "'texts' more than once" in response.json()["error"]["message"]
+    whole = client.post("/v1/next-word", json={"text": "the company", "top_k": 3.0})
+    assert whole.status_code == 200 and len(whole.json()["predictions"]) == 3  # 3.0 is the integer 3
+
+
+@pytest.mark.parametrize(
+    ("shape", "data"),
+    [([2], [["good", "bad"]]), ([2, 1], [["good"], ["bad", "worse"]]), (["1"], ["good"]), ([1.0], ["good"])],
+)
+def test_v2_data_must_follow_an_integer_shape(
+    client: TestClient, shape: list[object], data: list[object]
+) -> None:
+    body = {"inputs": [{"name": "text", "shape": shape, "datatype": "BYTES", "data": data}]}
+    assert client.post("/v2/models/sentiment/infer", json=body).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("value", "status"), [("0.5", 200), ("0", 504), ("-1", 422), ("inf", 422), ("1_0", 422)]
+)
+def test_the_timeout_header_takes_what_its_pattern_says(client: TestClient, value: str, status: int) -> None:
+    response = client.post("/v1/sentiment", json={"texts": ["great"]}, headers={"X-Request-Timeout": value})
+    assert response.status_code == status
+    pattern = client.get("/openapi.json").json()["paths"]["/v1/sentiment"]["post"]["parameters"][0]["schema"]
+    assert (re.fullmatch(pattern["pattern"], value) is not None) == (status != 422)

@@ -54,12 +54,23 @@ def flatten(data: list[Any]) -> list[Any]:
     return [value for item in data for value in (flatten(item) if isinstance(item, list) else [item])]
 
 
+def follows(data: object, shape: list[int]) -> bool:
+    """Whether nested lists have exactly the sizes `shape` gives, level by level."""
+    if not shape:
+        return not isinstance(data, list)
+    return isinstance(data, list) and len(data) == shape[0] and all(follows(item, shape[1:]) for item in data)
+
+
 def the_input(request: InferRequest, name: str) -> RequestInput:
     """The one input tensor a task takes, its values checked against its shape."""
     names = [tensor.name for tensor in request.inputs]
     if names != [name]:
         raise bad_request(f"this model takes one input tensor, {name!r}; got {names}")
     tensor = request.inputs[0]
+    if any(isinstance(item, list) for item in tensor.data) and not follows(tensor.data, tensor.shape):
+        raise bad_request(
+            f"input {name!r} is nested otherwise than its shape {tensor.shape}: send it flat or as shaped"
+        )
     values = flatten(tensor.data)
     if any(size < 0 for size in tensor.shape) or len(values) != math.prod(tensor.shape):
         raise bad_request(

@@ -75,17 +75,17 @@ def request_context(request: Request) -> RequestContext:
     settings: Settings = request.app.state.settings
     timeout = settings.request_timeout_s
     asked_for = request.headers.get("x-request-timeout", "")
-    if asked_for.strip():  # an empty header is no header
+    if asked_for.strip(" \t"):  # an empty header is no header
         if not TIMEOUT_PATTERN.fullmatch(asked_for):
             raise InvalidInput(
-                "X-Request-Timeout must be a number of seconds, such as 2 or 0.5",
+                "X-Request-Timeout must be a positive number of seconds, such as 2 or 0.5",
                 [
                     ErrorDetail(
                         loc=["header", "x-request-timeout"], msg=f"a number of seconds ({TIMEOUT_SYNTAX})"
                     )
                 ],
             )
-        timeout = min(timeout, float(asked_for))  # 0 (or a number too small for a float): already past
+        timeout = min(timeout, float(asked_for))  # a number too small for a float is 0: already past
     return RequestContext(time.monotonic() + timeout, request.state.log_fields)
 
 

@@ -15,14 +15,15 @@ from service.api.errors import speaks_oip
 from service.api.router import API_PREFIXES
 
 _documented: dict[str, type[BaseModel]] = {}  # request models whose schemas the OpenAPI components need
-# X-Request-Timeout: a decimal number of seconds (0 or more, an exponent allowed), or empty (absent).
-TIMEOUT_SYNTAX = r"^\s*(\+?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)?\s*$"
+# X-Request-Timeout: a positive decimal number of seconds (an exponent allowed), or empty (absent). ASCII
+# classes, as JSON Schema's patterns read them (Python's \d and \s would take other scripts' digits).
+TIMEOUT_SYNTAX = r"^[ \t]*(\+?(?=[0-9.]*[1-9])([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)?[ \t]*$"
 TIMEOUT_HEADER = {
     "name": "X-Request-Timeout",
     "in": "header",
     "required": False,
-    "description": "seconds, e.g. 2 or 0.5; may only shorten the server's default deadline "
-    "(0: already past); empty means absent",
+    "description": "seconds, a positive number such as 2 or 0.5; may only shorten the server's default "
+    "deadline; empty means absent",
     "schema": {"type": "string", "pattern": TIMEOUT_SYNTAX},
 }
 STREAM_RESPONSE = {

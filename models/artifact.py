@@ -82,6 +82,22 @@ class Artifact:
     path: Path
 
 
+def _replace(directory: Path, staging: Path) -> None:
+    """Put `staging` where `directory` is: the old folder aside, the new one in, then the old one deleted."""
+    if not directory.exists():
+        staging.rename(directory)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{directory.name}-old-", dir=directory.parent))
+    aside.rmdir()  # mkdtemp only reserved a free hidden name for the old folder
+    directory.rename(aside)
+    try:
+        staging.rename(directory)
+    except OSError:
+        aside.rename(directory)  # the old artifact back where it was
+        raise
+    shutil.rmtree(aside)
+
+
 def write_artifact(
     directory: Path,
     card: ModelCard,
@@ -89,9 +105,12 @@ def write_artifact(
     tokenizer: Tokenizer | None = None,
     pictures: dict[str, bytes] | None = None,
 ) -> None:
-    """Write the artifact atomically: into a sibling temp folder first, then renamed into place.
+    """Write the artifact into a hidden sibling folder first, then move it into place.
 
-    A crash half way leaves any previous artifact in `directory` untouched.
+    A crash half way leaves any previous artifact in `directory` untouched. A previous artifact is moved
+    aside (to a hidden folder, which servers pass over) before the new one is renamed in, and deleted only
+    after: a server watching the folder never meets it half-deleted, only missing for the instant between
+    two renames.
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -109,9 +128,7 @@ def write_artifact(
         staging.chmod(0o755)
         for path in staging.iterdir():
             path.chmod(0o644)
-        if directory.exists():
-            shutil.rmtree(directory)
-        staging.rename(directory)
+        _replace(directory, staging)
     finally:
         if staging.exists():
             shutil.rmtree(staging)

@@ -43,6 +43,28 @@ def test_write_replaces_previous_artifact_and_leaves_no_staging_folder(tmp_path:
     ]
 
 
+def test_a_replaced_artifact_is_never_half_deleted_where_it_is_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old folder is moved aside before the new one comes in, and deleted only then: whenever a folder has
+    just been deleted, the served path holds a whole artifact."""
+    import models.artifact as artifact_module
+
+    write_tiny_sentiment_artifact(tmp_path)
+    real_rmtree = artifact_module.shutil.rmtree
+    served_during_deletes: list[list[str]] = []
+
+    def watching_rmtree(path: Path, *args: object, **kwargs: object) -> None:
+        real_rmtree(path)
+        served = tmp_path / "sentiment"
+        served_during_deletes.append(sorted(p.name for p in served.iterdir()) if served.exists() else [])
+
+    monkeypatch.setattr(artifact_module.shutil, "rmtree", watching_rmtree)
+    write_tiny_sentiment_artifact(tmp_path)
+    assert served_during_deletes and all("weights.safetensors" in names for names in served_during_deletes)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sentiment"]  # no hidden folder left behind
+
+
 def test_pictures_are_not_required(artifact_dir: Path) -> None:
     (artifact_dir / "curves.png").unlink()
     assert load_artifact(artifact_dir).card.task == "sentiment"

@@ -46,13 +46,13 @@ def free_port() -> int:
 
 @contextmanager
 def running_process(
-    command: list[str], health_url: str, env: dict[str, str] | None = None
+    command: list[str], health_url: str, env: dict[str, str] | None = None, cwd: Path = REPO
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start a server process; yield it once `health_url` answers 200; terminate it afterwards."""
     # A session of its own, so that stopping it also stops any worker processes it started (LitServe's).
     process = subprocess.Popen(
         command,
-        cwd=REPO,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
         stderr=subprocess.DEVNULL,
         start_new_session=True,

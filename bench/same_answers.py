@@ -11,11 +11,8 @@ holds the expiry), `x-request-id`, and the /metrics text (it counts the requests
 
 import argparse
 import json
-import os
 import re
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import REPO, free_port
+from bench.common import REPO, free_port, running_process
 
 SESSION_KEY = "same-answers-key"
 MASKED = ("session_id", "expires_at", "state")
@@ -32,9 +29,10 @@ Call = tuple[str, str, Any, dict[str, str]]  # method, path, JSON body (or raw b
 
 @contextmanager
 def server_in(checkout: Path, artifacts: Path) -> Iterator[str]:
+    """`python -m service` from `checkout` (its own code first on the path), on `artifacts`."""
     port = free_port()
+    url = f"http://127.0.0.1:{port}"
     env = {
-        **os.environ,
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "RNNSERVE_ARTIFACTS_DIR": str(artifacts),
@@ -42,25 +40,8 @@ def server_in(checkout: Path, artifacts: Path) -> Iterator[str]:
         "RNNSERVE_SESSION_KEY": SESSION_KEY,
         "PYTHONPATH": str(checkout),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service"], cwd=checkout, env=env, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server in {checkout} did not become ready")
-            time.sleep(0.2)
+    with running_process([sys.executable, "-m", "service"], f"{url}/readyz", env, cwd=checkout):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
 
 
 def calls(examples: list[tuple[str, dict[str, Any]]]) -> list[Call]:

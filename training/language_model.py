@@ -16,6 +16,7 @@ from models.language_model import CellType, LanguageModel, LanguageModelConfig, 
 from training import distributed
 from training.corpus import Corpus, batchify, bptt_windows, load_corpus
 from training.early_stopping import EarlyStopping
+from training.golden import language_model_golden
 from training.lm_tokenizer import EOS, UNK, build_ptb_tokenizer, build_wikitext_tokenizer
 from training.loop import EpochStats, Finished, Fit, RunConfig, RunDefaults, Trainer
 
@@ -259,7 +260,9 @@ class LanguageModelTrainer(Trainer[LanguageModel]):
                 "sha256": self.corpus.files,
             },
         )
-        return Finished(card, self.tokenizer, self.loss_curves(fit, "NLL per token"))
+        assert isinstance(card.io, LanguageModelIO)
+        golden = language_model_golden(self.model, self.tokenizer, card.io, self.corpus.splits["test"])
+        return Finished(card, self.tokenizer, self.loss_curves(fit, "NLL per token"), golden)
 
 
 def trainer_from(arguments: argparse.Namespace) -> LanguageModelTrainer:

@@ -25,6 +25,7 @@ from torch import nn
 from models import architectures
 from models.artifact import FORMAT_VERSION, ModelCard, Task, write_artifact
 from models.card_io import CardIO
+from models.golden import GOLDEN_FILE, GoldenFile, golden_bytes
 from training import distributed
 from training.checkpoint import resume, save_epoch
 from training.distributed import World
@@ -103,11 +104,17 @@ class Fit:
 
 @dataclass
 class Finished:
-    """A trained model ready to be written: its card, tokenizer (text tasks) and pictures."""
+    """A trained model ready to be written: its card, tokenizer (text tasks), pictures and golden file."""
 
     card: ModelCard
     tokenizer: Tokenizer | None = None
     pictures: dict[str, bytes] = field(default_factory=dict)
+    golden: GoldenFile | None = None  # requests from the test split and their answers (models/golden.py)
+
+    def files(self) -> dict[str, bytes]:
+        """Everything written beside the card, weights and tokenizer."""
+        golden = {GOLDEN_FILE: golden_bytes(self.golden)} if self.golden and self.golden.cases else {}
+        return {**self.pictures, **golden}
 
 
 NetworkT = TypeVar("NetworkT", bound=nn.Module)
@@ -199,7 +206,7 @@ def train(trainer: Trainer[Any]) -> ModelCard | None:
         if trainer.world.is_main:
             trainer.model.eval()
             finished = trainer.finish(fit)
-            write_artifact(config.out, finished.card, trainer.model, finished.tokenizer, finished.pictures)
+            write_artifact(config.out, finished.card, trainer.model, finished.tokenizer, finished.files())
             print(f"wrote {config.out}: " + json.dumps(finished.card.metrics))
             card = finished.card
         # Every rank leaves together: a rank that tore down its process group while rank 0 was still testing

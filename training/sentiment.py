@@ -17,6 +17,7 @@ from models.text import Truncation, pad_batch, truncate
 from training import distributed, imdb
 from training.buckets import bucketed_batches
 from training.distributed import World
+from training.golden import sentiment_golden
 from training.loop import EpochStats, Finished, Fit, RunConfig, RunDefaults, Trainer
 from training.text_tokenizer import PAD, build_review_tokenizer
 
@@ -201,6 +202,7 @@ class SentimentTrainer(Trainer[SentimentClassifier]):
             for texts, labels in parts
         ]
         self.train_part, self.validation_part, self.test_part = encoded
+        self.test_texts = parts[2][0]  # for golden.json
         lengths = self.train_part.lengths
         print(
             f"train {len(lengths)}, validation {len(self.validation_part.labels)}, test "
@@ -286,7 +288,9 @@ class SentimentTrainer(Trainer[SentimentClassifier]):
                 "sha256": self.files,
             },
         )
-        return Finished(card, self.tokenizer, self.loss_curves(fit, "cross-entropy"))
+        assert isinstance(card.io, SentimentIO)
+        golden = sentiment_golden(self.model, self.tokenizer, card.io, self.test_texts)
+        return Finished(card, self.tokenizer, self.loss_curves(fit, "cross-entropy"), golden)
 
 
 def trainer_from(arguments: argparse.Namespace) -> SentimentTrainer:

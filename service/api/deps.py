@@ -21,6 +21,7 @@ from service.runtime.drain import Drain
 from service.runtime.metrics import Metrics
 from service.runtime.model import RequestContext
 from service.runtime.registry import ModelRegistry
+from service.runtime.reloads import ModelReloader
 from service.schemas.common import ModelRequest
 from service.settings import Settings
 from service.tasks.language_model.generation import TextGenerator
@@ -48,6 +49,11 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 def registry_of(request: Request) -> ModelRegistry:
     registry: ModelRegistry = request.app.state.registry
     return registry
+
+
+def reloader_of(request: Request) -> ModelReloader:
+    reloader: ModelReloader = request.app.state.reloader
+    return reloader
 
 
 def drain_of(request: Request) -> Drain:

@@ -128,11 +128,12 @@ class MicroBatcher(Generic[ItemT, OutputT]):
 
     async def submit(self, items: list[ItemT], deadline: float, admission: bool = True) -> list[OutputT]:
         """Queue all `items` of one request together (or none: 429) and wait for their results. Past its
-        `admission` (a later step of a generation), a request is not shed on the wait estimate: if its
-        deadline passes first, it gets the 504 its deadline means."""
+        `admission` (a later step of a generation, a new version's check), a request is not shed on the
+        queue's bound or the wait estimate: if its deadline passes first, it gets the 504 its deadline
+        means."""
         if self._refusal is not None:
             raise self._refusal
-        if self._queue.qsize() + len(items) > self.queue_size:
+        if admission and self._queue.qsize() + len(items) > self.queue_size:
             raise QueueFull(
                 f"model {self.name!r} has {self._queue.qsize()} items queued (limit {self.queue_size})",
                 headers={"Retry-After": "1"},

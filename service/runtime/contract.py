@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 import torch
+from pydantic import BaseModel
 from torch import nn
 
 from models.artifact import Artifact, ArtifactError, ModelCard, Task
@@ -62,11 +63,22 @@ def typed_network(artifact: Artifact, kind: type[NetworkT]) -> NetworkT:
 
 
 @dataclass(frozen=True)
+class CheckedOperation:
+    """An operation a version is checked through before it serves: the request body it reads."""
+
+    operation: type["Predictor[Any, Any, Any, Any]"]
+    request: type[BaseModel]
+
+
+@dataclass(frozen=True)
 class ServedTask:
-    """A task the registry can serve: the runner built from its artifacts, and the operations over it."""
+    """A task the registry can serve: the runner built from its artifacts, and the operations over it.
+    `checks` names, by endpoint (`sentiment`, `next-word`, ...), the operations that golden.json's cases and
+    the runner's example request (the first's) run through before a version takes traffic."""
 
     runner: type["ModelRunner[Any, Any]"]
     operations: tuple[type["Predictor[Any, Any, Any, Any]"], ...]
+    checks: dict[str, CheckedOperation]
 
 
 @dataclass(frozen=True)

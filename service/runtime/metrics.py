@@ -50,6 +50,14 @@ class Metrics:
             "rnnserve_queue_depth", "items waiting for a forward pass", ["model"], registry=self.registry
         )
 
+        self.reloads = Counter(
+            "rnnserve_reloads_total",
+            "versions put live or refused, by model and outcome: loaded (the first), swapped, failed (the "
+            "serving version kept), unloaded, removed",
+            ["model", "outcome"],
+            registry=self.registry,
+        )
+
     def _per_model(self, stage: str, description: str) -> Histogram:
         """`rnnserve_<stage>_seconds`, labelled by model and device."""
         return Histogram(

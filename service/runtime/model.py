@@ -6,7 +6,9 @@ timed into a per-model Prometheus histogram (the batcher times the queue wait an
 """
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Generic
 
 from prometheus_client import Histogram
@@ -25,6 +27,35 @@ class RequestContext:
     deadline: float  # the monotonic time by which the forward pass must start
     log_fields: dict[str, Any]  # sizes for this request's log line (never the inputs)
     admitted: bool = False  # a later step of a request already admitted (generation): never shed, only 504
+
+
+class Lease:
+    """Counts the requests using one loaded version of a model. A version swapped out (or unloaded) is
+    retired: it is freed once the last request that holds it lets go, so requests admitted before a swap
+    finish on the version that admitted them, a generation's later steps included. Used on the event loop
+    only."""
+
+    def __init__(self) -> None:
+        self.holders = 0
+        self._on_idle: Callable[[], None] | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self.holders += 1
+        try:
+            yield
+        finally:
+            self.holders -= 1
+            if self.holders == 0 and self._on_idle is not None:
+                on_idle, self._on_idle = self._on_idle, None
+                on_idle()
+
+    def retire(self, on_idle: Callable[[], None]) -> None:
+        """Call `on_idle` now if no request holds the version, else when the last one lets go."""
+        if self.holders == 0:
+            on_idle()
+        else:
+            self._on_idle = on_idle
 
 
 @dataclass(frozen=True)
@@ -50,10 +81,15 @@ class ReadyModel(Generic[RequestT, PreparedT, OutputT, ResponseT]):
     predictor: Predictor[RequestT, PreparedT, OutputT, ResponseT]
     batcher: MicroBatcher[Any, OutputT]  # runs the runner's forward over items of many requests
     timers: StageTimers
+    lease: Lease = field(default_factory=Lease)  # shared by every operation of one loaded version
 
     async def run(self, request: RequestT, context: RequestContext) -> ResponseT:
         """Answer one request; InvalidInput, QueueFull and DeadlineExceeded pass through to the error
         mapping."""
+        with self.lease.held():
+            return await self._run(request, context)
+
+    async def _run(self, request: RequestT, context: RequestContext) -> ResponseT:
         started = time.perf_counter()
         prepared = self.predictor.preprocess(request)
         self.timers.preprocess.observe(time.perf_counter() - started)

@@ -30,15 +30,23 @@ class ModelRequest(BaseModel):
     model: ModelName = None
 
 
+class ReloadInfo(BaseModel):
+    version: str | None = Field(description="the version tried; null when its card could not be read")
+    status: str = Field(description="loading, swapped (it serves) or failed (the serving version kept)")
+    reason: str | None = Field(description="why it failed")
+    at: str = Field(description="when the attempt began (ISO 8601, UTC)")
+
+
 class ModelInfo(BaseModel):
     name: str
     task: str | None
-    version: str | None
-    status: str = Field(description="ready, loading or failed")
-    reason: str | None = Field(None, description="why the model failed to load")
+    version: str | None = Field(description="the version that serves (while none has: the folder's)")
+    status: str = Field(description="ready, loading, failed or unloaded")
+    reason: str | None = Field(None, description="why the model failed to load, or was unloaded")
     device: str
     default: bool = Field(description="whether requests that name no model get this one")
     card: dict[str, Any] | None
+    reload: ReloadInfo | None = Field(None, description="the latest attempt to put a version live")
 
 
 class ModelDetail(ModelInfo):
@@ -51,7 +59,8 @@ class ModelList(BaseModel):
 
 class ModelReadiness(BaseModel):
     name: str
-    status: str = Field(description="ready, loading or failed (the reason is on /v1/models)")
+    status: str = Field(description="ready, loading, failed or unloaded (the reason is on /v1/models)")
+    reason: str | None = Field(None, description="why a model was unloaded (a repository call)")
 
 
 class Readiness(BaseModel):

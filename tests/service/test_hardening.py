@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from models import threads
 from service.app import create_app
-from service.runtime import registry as registry_module
+from service.runtime import versions as versions_module
 from service.settings import Settings
 from tests.service.conftest import ClientFactory
 
@@ -176,7 +176,7 @@ def test_unexpected_load_errors_do_not_show_internals(
     def crash(path: Path) -> None:
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
 
-    monkeypatch.setattr(registry_module, "load_artifact", crash)
+    monkeypatch.setattr(versions_module, "load_artifact", crash)
     with TestClient(create_app(Settings(artifacts_dir=tmp_path))) as client:
         wait_for_all_tried(client)
         [model] = client.get("/v1/models").json()["models"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.runtime import registry as registry_module
+from service.runtime import versions as versions_module
 from service.settings import Settings
 from tests.service.conftest import ClientFactory, wait_until_ready
 
@@ -21,13 +21,13 @@ def test_readiness_is_503_while_loading_then_200_despite_a_broken_extra(
     make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     release = threading.Event()
-    real_load = registry_module.load_artifact
+    real_load = versions_module.load_artifact
 
     def slow_load(path: Path) -> object:
         release.wait(timeout=10)
         return real_load(path)
 
-    monkeypatch.setattr(registry_module, "load_artifact", slow_load)
+    monkeypatch.setattr(versions_module, "load_artifact", slow_load)
     with make_client(ready=False) as client:
         loading = client.get("/readyz")
         assert loading.status_code == 503 and loading.json()["ready"] is False

@@ -23,6 +23,7 @@ from training.forecast import synthetic
 from training.forecast.config import ForecastRun, load_series
 from training.forecast.data import SeriesSet, part_windows
 from training.forecast.evaluate import calibration_residuals, evaluate, format_rows
+from training.golden import forecast_golden
 from training.loop import EpochStats, Finished, Fit, Trainer
 from training.plots import forecast_png
 
@@ -269,7 +270,7 @@ class ForecastTrainer(Trainer[Forecaster]):
         pictures = self.loss_curves(fit, f"{self.preset.loss} loss")
         if evaluation.picture is not None:
             pictures["forecast.png"] = forecast_png(evaluation.picture)
-        return Finished(card, None, pictures)
+        return Finished(card, None, pictures, forecast_golden(self.model, io, self.series_set))
 
     def _data_record(self) -> dict[str, Any]:
         series = self.series_set.series

@@ -6,6 +6,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.api.deps import MetricsDep, RegistryDep, drain_of
+from service.runtime.registry import ModelStatus
 from service.schemas.common import Liveness, ModelReadiness, Readiness
 
 router = APIRouter(tags=["health"])
@@ -36,10 +37,15 @@ async def check_readiness(registry: RegistryDep, request: Request) -> JSONRespon
     drain = drain_of(request)
     ready = registry.is_ready() and not drain.draining
     models = [
-        ModelReadiness(name=entry.name, status=entry.status.value) for entry in registry.entries.values()
+        ModelReadiness(
+            name=entry.name,
+            status=entry.status.value,
+            reason=entry.reason if entry.status is ModelStatus.UNLOADED else None,
+        )
+        for entry in registry.entries.values()
     ]
     body = Readiness(ready=ready, draining=drain.draining, models=models)
-    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if ready else 503)
 
 
 @router.get("/metrics", response_class=Response)

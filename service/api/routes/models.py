@@ -1,10 +1,12 @@
 """What is loaded: GET /v1/models and GET /v1/models/{name}."""
 
+from dataclasses import asdict
+
 from service.api.deps import RegistryDep
 from service.api.router import v1
 from service.errors import ModelNotFound
 from service.runtime.registry import ModelEntry, ModelRegistry
-from service.schemas.common import ModelDetail, ModelInfo, ModelList
+from service.schemas.common import ModelDetail, ModelInfo, ModelList, ReloadInfo
 
 
 def describe(registry: ModelRegistry, entry: ModelEntry) -> ModelInfo:
@@ -17,6 +19,7 @@ def describe(registry: ModelRegistry, entry: ModelEntry) -> ModelInfo:
         device=str(registry.device),
         default=entry.task is not None and registry.default_name(entry.task) == entry.name,
         card=entry.card.model_dump() if entry.card else None,
+        reload=ReloadInfo(**asdict(entry.reload)) if entry.reload else None,
     )
 
 

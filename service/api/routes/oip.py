@@ -55,6 +55,8 @@ def served_entry(
     entry = registry.entries.get(name)
     if entry is None or entry.card is None or entry.task not in tensors:
         raise ModelNotFound(f"no model named {name!r}")
+    if entry.status is ModelStatus.UNLOADED:
+        raise ModelNotFound(f"model {name!r} is unloaded")
     if version is not None and version != entry.card.version:
         raise ModelNotFound(f"model {name!r} has version {entry.card.version!r}, not {version!r}")
     return entry, tensors[entry.task]

@@ -45,13 +45,14 @@ async def generate_tokens(
     """Yield new tokens one by one; stops early if the client leaves. Every step carries the request's
     deadline, so the deadline bounds the whole generation: a step that cannot start before it is 504
     (a stream ends with a deadline_exceeded event)."""
-    for _ in range(max_new_tokens):
-        token = await model.run(step, context)
-        yield token
-        if await disconnected():
-            return
-        step = step.after(token)
-        context = replace(context, admitted=True)  # the request was admitted: its deadline alone bounds it
+    with model.lease.held():  # every step on the version that admitted the request, even across a swap
+        for _ in range(max_new_tokens):
+            token = await model.run(step, context)
+            yield token
+            if await disconnected():
+                return
+            step = step.after(token)
+            context = replace(context, admitted=True)  # admitted: its deadline alone bounds it
 
 
 @dataclass(frozen=True)

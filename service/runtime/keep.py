@@ -1,0 +1,81 @@
+"""The server's own copies of the versions it serves, so that a rollback needs nothing from the operator.
+
+Every version is copied here before it loads, and loaded from the copy: the artifacts folder may be
+replaced at any moment (a retrain writes over it, and write_artifact deletes the version it replaces),
+and it is mounted read-only in compose and Kubernetes, so the server cannot keep history there. The
+copies of the serving version and the `KEEP` versions before it stay; others are deleted.
+
+<keep_dir>/<model>/v-<hash of the version>/   card.json, weights.safetensors, tokenizer.json, golden.json
+"""
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+
+from models.artifact import ArtifactError, read_card
+
+KEEP = 3  # the serving version and the two before it
+SKIPPED_SUFFIXES = (".png",)  # pictures are for people: not copied
+
+
+class VersionKeeper:
+    def __init__(self, root: Path | None) -> None:
+        # No folder set: a private one that lives as long as the process.
+        self._temporary = tempfile.TemporaryDirectory(prefix="rnnserve-versions-") if root is None else None
+        self.root: Path = Path(self._temporary.name) if self._temporary else Path(str(root))
+        self.served: dict[str, list[str]] = {}  # model -> versions that served, oldest first
+
+    def folder(self, name: str, version: str) -> Path:
+        digest = hashlib.sha256(version.encode()).hexdigest()[:16]
+        return self.root / name / f"v-{digest}"
+
+    def stage(self, name: str, source: Path) -> Path:
+        """Copy `source` (a model folder) in and return the copy. A version already kept is not copied
+        again. Raises ArtifactError when the folder's card cannot be read."""
+        model_root = self.root / name
+        model_root.mkdir(parents=True, exist_ok=True)
+        incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=model_root))
+        try:
+            for path in sorted(source.iterdir()):
+                if path.is_file() and not path.name.endswith(SKIPPED_SUFFIXES):
+                    shutil.copyfile(path, incoming / path.name)
+            version = read_card(incoming).version  # the copied card: the one whose weights were copied
+            kept = self.folder(name, version)
+            if not kept.exists():
+                incoming.rename(kept)
+            return kept
+        except OSError as error:
+            raise ArtifactError(name, f"the folder could not be copied: {error}") from error
+        finally:
+            if incoming.exists():
+                shutil.rmtree(incoming)
+
+    def kept(self, name: str, version: str) -> Path | None:
+        folder = self.folder(name, version)
+        return folder if folder.is_dir() else None
+
+    def versions(self, name: str) -> list[str]:
+        """The versions a load call may name for `name`, oldest first."""
+        return [version for version in self.served.get(name, []) if self.kept(name, version)]
+
+    def record_served(self, name: str, version: str) -> None:
+        """`version` now serves: it joins the history, and copies outside the last KEEP are deleted."""
+        history = [kept for kept in self.served.get(name, []) if kept != version] + [version]
+        self.served[name] = history[-KEEP:]
+        self.prune(name)
+
+    def prune(self, name: str) -> None:
+        """Delete the copies of `name` that are not in its history (failed attempts, old versions)."""
+        wanted = {self.folder(name, version) for version in self.served.get(name, [])}
+        model_root = self.root / name
+        if not model_root.is_dir():
+            return
+        for folder in model_root.iterdir():
+            if folder not in wanted:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def forget(self, name: str) -> None:
+        """A removed model: its copies go too."""
+        self.served.pop(name, None)
+        shutil.rmtree(self.root / name, ignore_errors=True)

@@ -83,8 +83,10 @@ class Artifact:
     path: Path
 
 
-def _replace(directory: Path, staging: Path) -> None:
-    """Put `staging` where `directory` is: the old folder aside, the new one in, then the old one deleted."""
+def replace_folder(directory: Path, staging: Path) -> None:
+    """Put `staging` where `directory` is: the old folder aside (to a hidden name, which servers pass over),
+    the new one in, then the old one deleted. A server watching the folder meets either version whole,
+    never a half-deleted one; `staging` must be on the same file system, so that each move is a rename."""
     if not directory.exists():
         staging.rename(directory)
         return
@@ -129,7 +131,7 @@ def write_artifact(
         staging.chmod(0o755)
         for path in staging.iterdir():
             path.chmod(0o644)
-        _replace(directory, staging)
+        replace_folder(directory, staging)
     finally:
         if staging.exists():
             shutil.rmtree(staging)

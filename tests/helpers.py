@@ -61,11 +61,13 @@ def write_imdb_tree(root: Path, train_count: int = 60, test_count: int = 20) -> 
     return root
 
 
-def sentiment_card(model: SentimentClassifier, name: str = "sentiment", max_length: int = 64) -> ModelCard:
+def sentiment_card(
+    model: SentimentClassifier, name: str = "sentiment", max_length: int = 64, version: str = "test-1"
+) -> ModelCard:
     return ModelCard(
         format=FORMAT_VERSION,
         name=name,
-        version="test-1",
+        version=version,
         task="sentiment",
         arch=architectures.describe(model),
         io={
@@ -83,16 +85,22 @@ def sentiment_card(model: SentimentClassifier, name: str = "sentiment", max_leng
 
 
 def write_tiny_sentiment_artifact(
-    directory: Path, name: str = "sentiment", max_length: int = 64, **config: object
+    directory: Path,
+    name: str = "sentiment",
+    max_length: int = 64,
+    version: str = "test-1",
+    seed: int = 0,
+    **config: object,
 ) -> Path:
-    """An untrained but complete sentiment artifact: fast to make, exercises every code path."""
-    torch.manual_seed(0)
+    """An untrained but complete sentiment artifact: fast to make, exercises every code path. Another
+    `version` with another `seed` is a retrain: other weights, other answers."""
+    torch.manual_seed(seed)
     tokenizer = build_review_tokenizer([text for text, _ in make_reviews(50)], max_size=200, min_freq=1)
     settings = {"embedding_dim": 8, "hidden_size": 8, "dropout": 0.0, **config}
     model = SentimentClassifier(SentimentConfig(vocab_size=tokenizer.get_vocab_size(), **settings)).eval()  # type: ignore[arg-type]
     write_artifact(
         directory / name,
-        sentiment_card(model, name, max_length),
+        sentiment_card(model, name, max_length, version),
         model,
         tokenizer,
         {"curves.png": b"\x89PNG"},

@@ -1,5 +1,5 @@
-"""Hot reload: a changed folder is loaded, checked and swapped in; a broken version never serves; unload, load,
-rollback and the repository index (service/runtime/reloads.py, service/api/routes/repository.py)."""
+"""Hot reload: a changed folder is loaded, checked and swapped in; a broken version never serves; unload,
+load, rollback and the repository index (service/runtime/reloads.py, service/api/routes/repository.py)."""
 
 import json
 import shutil

@@ -23,11 +23,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A sentiment model and a language model trained by the CLI on tiny data, in one artifacts folder."""
     root = tmp_path_factory.mktemp("trained")
     reviews = write_imdb_jsonl(root / "imdb", 120, 40)
-    main(["--threads", "1", "sentiment", "--data", str(reviews), "--out", str(root / "artifacts" / "sentiment"),
+    out = root / "artifacts"
+    main(["--threads", "1", "sentiment", "--data", str(reviews), "--out", str(out / "sentiment"),
           "--epochs", "1", *SENTIMENT])  # fmt: skip
     corpus = write_ptb_corpus(root / "ptb")
-    main(["--threads", "1", "lm", "--data", str(corpus), "--out", str(root / "artifacts" / "lm-ptb"), *LM])
-    return root / "artifacts"
+    main(["--threads", "1", "lm", "--data", str(corpus), "--out", str(out / "lm-ptb"), *LM])
+    return out
 
 
 def golden_of(folder: Path) -> GoldenFile:

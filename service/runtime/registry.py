@@ -44,7 +44,8 @@ class ReloadAttempt:
     version: str | None  # None: the folder's card could not be read
     status: str  # loading | swapped | failed
     reason: str | None
-    at: str  # ISO 8601, UTC
+    at: str  # when it began: ISO 8601, UTC, to the millisecond
+    done_at: str | None = None  # when it ended: the instant of the swap, or of the failure
 
 
 @dataclass

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from models.artifact import ArtifactError
+from models.artifact import ArtifactError, read_card
 from service.runtime.golden_check import check_version
 from service.runtime.keep import VersionKeeper
 from service.runtime.registry import ModelEntry, ModelRegistry, ModelStatus, ReloadAttempt, folder_state
@@ -28,8 +28,16 @@ logger = logging.getLogger("rnnserve.reload")
 MISSING_SCANS_TO_REMOVE = 2
 
 
+def card_version(folder: Path) -> str | None:
+    """The version a folder's card names; None where the card cannot be read."""
+    try:
+        return read_card(folder).version
+    except ArtifactError:
+        return None
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class ModelReloader:
@@ -74,7 +82,7 @@ class ModelReloader:
                 entry = self.registry.entries[name] = self.registry.new_entry(folder, required=False)
             if not kept:
                 entry.seen = folder_state(folder)
-            attempt = entry.reload = ReloadAttempt(None, "loading", None, now_iso())
+            attempt = entry.reload = ReloadAttempt(card_version(folder), "loading", None, now_iso())
             if entry.serving is None:
                 entry.status = ModelStatus.LOADING
             version = None
@@ -92,9 +100,10 @@ class ModelReloader:
                     await version.close()
                 self.keeper.prune(name)
                 self._failed(entry, attempt, error)
+                attempt.done_at = now_iso()
                 return attempt
+            attempt.status, attempt.done_at = "swapped", now_iso()
             self._swap(entry, version)
-            attempt.status = "swapped"
             return attempt
 
     async def _load(self, name: str, folder: Path, kept: bool) -> LoadedVersion:

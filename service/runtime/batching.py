@@ -116,6 +116,7 @@ class MicroBatcher(Generic[ItemT, OutputT]):
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None  # its cancellation's traceback holds this batcher's frames
 
     def refuse(self, error: ServiceError) -> None:
         """From now on fail new and still-waiting items with `error` (the drain's 503); started ones

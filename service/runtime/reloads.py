@@ -9,6 +9,7 @@ serving one keeps serving, and the attempt is kept on the model's entry for GET 
 """
 
 import asyncio
+import ctypes
 import gc
 import logging
 from collections.abc import Callable
@@ -38,6 +39,27 @@ def card_version(folder: Path) -> str | None:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+async def free(version: LoadedVersion) -> None:
+    """Close a retired version and give its memory back. Its weights go with its last reference: the
+    batcher drops its stopped worker (whose cancellation traceback would otherwise tie them into a cycle),
+    and a collection of the young generations clears any cycle made since start, cheaply, since
+    everything loaded at start is frozen out of the collector's walk (load_all)."""
+    await version.close()
+    del version
+    await asyncio.sleep(0)  # the callbacks of the batcher's cancelled task let go of it
+    gc.collect()
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """Hand freed heap pages back to the system (glibc keeps them otherwise): measured in bench/reload.py,
+    resident memory after five swaps of the sentiment model went from 616 MiB to 555 (551 before them)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): its allocator is left to itself
+        pass
 
 
 class ModelReloader:
@@ -163,7 +185,7 @@ class ModelReloader:
 
     def _retire(self, version: LoadedVersion) -> None:
         def close() -> None:
-            task = asyncio.get_running_loop().create_task(version.close())
+            task = asyncio.get_running_loop().create_task(free(version))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
 

@@ -1,8 +1,10 @@
 """Hot reload: a changed folder is loaded, checked and swapped in; a broken version never serves; unload,
 load, rollback and the repository index (service/runtime/reloads.py, service/api/routes/repository.py)."""
 
+import gc
 import json
 import shutil
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -271,4 +273,17 @@ def test_a_swapped_out_version_is_freed_once_its_last_request_lets_go(client: Te
         if not old.ready:
             break
         client.portal.call(anyio.sleep, 0.01)  # type: ignore[union-attr]
-    assert old.ready == {} and old.batcher._worker.done()
+    assert old.ready == {} and old.batcher._worker is None  # its worker stopped
+
+
+def test_nothing_holds_a_retired_version_once_it_is_freed(client: TestClient, root: Path) -> None:
+    old = weakref.ref(client.app.state.registry.entries["sentiment"].serving.runner)  # type: ignore[attr-defined]
+    move_in(root, "v2", seed=1)
+    scan(client)
+    assert served_version(client) == "v2"
+    for _ in range(100):
+        gc.collect()
+        if old() is None:
+            break
+        client.portal.call(anyio.sleep, 0.01)  # type: ignore[union-attr]
+    assert old() is None  # its network, tokenizer and batcher can go: the memory is the allocator's again

@@ -147,7 +147,8 @@ async def measure(url: str, pid: int, root: Path, reviews: list[str], args: argp
             f"p99 {percentile(latencies, 99):.1f} ms"
         )
     print(
-        f"resident memory: before {before:.0f} MiB, peak during swaps {max(memory):.0f} MiB, after {after:.0f} MiB"
+        f"resident memory: before {before:.0f} MiB, peak during swaps {max(memory):.0f} MiB, "
+        f"after {after:.0f} MiB"
     )
 
 

@@ -7,7 +7,7 @@ import torch
 
 from models.artifact import ModelCard
 from models.threads import thread_count
-from training import language_model, sentiment
+from training import golden, language_model, sentiment
 from training.forecast import config as forecast_config
 from training.forecast import train as forecast_train
 from training.loop import train
@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     forecast_config.add_arguments(forecast_parser)
     forecast_parser.set_defaults(trainer_from=forecast_train.trainer_from)
+    golden_parser = tasks.add_parser(
+        "golden", help="write golden.json into an artifact trained before training wrote one"
+    )
+    golden.add_arguments(golden_parser)
+    golden_parser.set_defaults(command=golden.write_golden)
     return parser
 
 
@@ -44,6 +49,9 @@ def main(argv: list[str] | None = None) -> ModelCard | None:
     arguments = build_parser().parse_args(argv)
     torch.set_num_threads(thread_count(arguments.threads))  # the service's rule: models/threads.py
     try:
+        if arguments.task == "golden":
+            arguments.command(arguments)
+            return None
         return train(arguments.trainer_from(arguments))
     except FileNotFoundError as error:  # a dataset that is not there: one line, and where to get it
         raise SystemExit(

@@ -5,18 +5,24 @@ The expected answers are computed here from the network itself, each input alone
 request's terms: what the service answers for the same request, up to float rounding and batching.
 """
 
+import argparse
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
 
+from models.artifact import load_artifact
 from models.card_io import ForecastIO, LanguageModelIO, SentimentIO
 from models.forecaster import Forecaster, forecast_values
-from models.golden import GoldenCase, GoldenFile
+from models.golden import GOLDEN_FILE, GoldenCase, GoldenFile, golden_bytes
 from models.language_model import LanguageModel
 from models.sentiment import SentimentClassifier
 from models.text import truncate
+from training import imdb
+from training.corpus import load_corpus
+from training.forecast.config import ForecastRun, load_series
 from training.forecast.data import SeriesSet, context_at
 
 CASES_PER_OPERATION = 4
@@ -145,3 +151,50 @@ def forecast_golden(model: Forecaster, io: ForecastIO, series_set: SeriesSet) ->
             )
         )
     return GoldenFile(cases=cases)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--artifact", type=Path, required=True, help="the artifact folder to write golden.json into"
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="the data it was trained on (default: the card's training.arguments.data; sine needs none)",
+    )
+
+
+def write_golden(arguments: argparse.Namespace) -> None:
+    """golden.json for an artifact trained before training wrote one, from the same test split; the weights
+    and the card stay as they are."""
+    artifact = load_artifact(arguments.artifact)
+    card, model = artifact.card, artifact.model
+    recorded = dict(card.training.get("arguments", {}))
+    data = arguments.data or (Path(recorded["data"]) if recorded.get("data") else None)
+    golden: GoldenFile | None
+    if isinstance(card.io, SentimentIO) and isinstance(model, SentimentClassifier) and artifact.tokenizer:
+        if data is None:
+            raise SystemExit("--data is required: the IMDB folder")
+        golden = sentiment_golden(model, artifact.tokenizer, card.io, imdb.load_split(data, "test").texts)
+    elif isinstance(card.io, LanguageModelIO) and isinstance(model, LanguageModel) and artifact.tokenizer:
+        if data is None:
+            raise SystemExit("--data is required: the corpus folder")
+        test_tokens = load_corpus(data, card.io.corpus).splits["test"]
+        golden = language_model_golden(model, artifact.tokenizer, card.io, test_tokens)
+    elif isinstance(card.io, ForecastIO) and isinstance(model, Forecaster):
+        # Cards written before --init-weights existed lack it; it plays no part in reading the series.
+        run = ForecastRun.from_arguments(
+            argparse.Namespace(**{"init_weights": None, **recorded, "data": data})
+        )
+        golden = forecast_golden(model, card.io, load_series(run))
+    else:
+        raise SystemExit(
+            f"{arguments.artifact}: no golden cases for a {card.task} model of {card.arch['type']}"
+        )
+    if golden is None or not golden.cases:
+        raise SystemExit(f"{arguments.artifact}: its test split gave no golden case")
+    staging = arguments.artifact / f".{GOLDEN_FILE}.tmp"
+    staging.write_bytes(golden_bytes(golden))
+    staging.chmod(0o644)
+    staging.rename(arguments.artifact / GOLDEN_FILE)  # a server reading the folder meets the whole file
+    print(f"wrote {arguments.artifact / GOLDEN_FILE}: {len(golden.cases)} cases")

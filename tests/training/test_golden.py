@@ -2,6 +2,7 @@
 those requests as the file says."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,19 @@ def test_a_version_that_misses_its_golden_answers_does_not_serve(trained: Path, 
         assert model["status"] == "failed" and model["reload"]["status"] == "failed"
         assert "golden.json case 1 (sentiment) failed the check" in model["reason"]
         assert "results[0].probabilities.positive: expected 2.0" in model["reason"]
+
+
+def test_the_golden_command_writes_the_same_cases_for_an_artifact_that_has_none(
+    trained: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "sentiment"
+    shutil.copytree(trained / "sentiment", folder)
+    (folder / GOLDEN_FILE).unlink()
+    main(["golden", "--artifact", str(folder), "--data", str(trained.parent / "imdb")])
+    assert golden_of(folder) == golden_of(trained / "sentiment")  # the same test split, the same answers
+    assert not list(folder.glob(".*"))  # written whole, then renamed in
+
+
+def test_the_golden_command_needs_data_it_can_read(trained: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="ptb files missing under .*nowhere"):
+        main(["golden", "--artifact", str(trained / "lm-ptb"), "--data", str(tmp_path / "nowhere")])

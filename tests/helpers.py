@@ -127,9 +127,11 @@ def write_ptb_corpus(root: Path, repeat: int = 30) -> Path:
     return root
 
 
-def write_tiny_lm_artifact(directory: Path, name: str = "lm-ptb", cell: str = "lstm") -> Path:
+def write_tiny_lm_artifact(
+    directory: Path, name: str = "lm-ptb", cell: str = "lstm", version: str = "test-lm-1", seed: int = 0
+) -> Path:
     """An untrained language model over the toy corpus's words, with the PTB normalizer."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     words = sorted({word for line in LM_SENTENCES for word in line.split()}) + ["<eos>", "<unk>"]
     model = LanguageModel(
         LanguageModelConfig(
@@ -139,7 +141,7 @@ def write_tiny_lm_artifact(directory: Path, name: str = "lm-ptb", cell: str = "l
     card = ModelCard(
         format=FORMAT_VERSION,
         name=name,
-        version="test-lm-1",
+        version=version,
         task="language-model",
         arch=architectures.describe(model),
         io={"corpus": "ptb", "eos_token": "<eos>", "unk_token": "<unk>", "normalization": "ptb"},

@@ -287,3 +287,16 @@ def test_nothing_holds_a_retired_version_once_it_is_freed(client: TestClient, ro
             break
         client.portal.call(anyio.sleep, 0.01)  # type: ignore[union-attr]
     assert old() is None  # its network, tokenizer and batcher can go: the memory is the allocator's again
+
+
+def test_a_session_of_the_old_version_is_409_after_a_swap(client: TestClient, root: Path) -> None:
+    session = client.post("/v1/sessions", json={"prompt": "the company said"}).json()
+    staging = write_tiny_lm_artifact(root.parent / "staging", "lm-ptb", version="test-lm-2", seed=1)
+    replace_folder(root / "lm-ptb", staging)
+    scan(client)
+    path = f"/v1/sessions/{session['session_id']}"
+    for call, body in (("append", {"text": "it expects"}), ("generate", {"max_new_tokens": 2})):
+        answer = client.post(f"{path}/{call}", json=body)
+        assert answer.status_code == 409 and answer.json()["error"]["code"] == "version_mismatch"
+        assert "version 'test-lm-1'; this server now serves 'test-lm-2'" in answer.json()["error"]["message"]
+    assert client.post("/v1/sessions", json={"prompt": "the company said"}).json()["version"] == "test-lm-2"

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from service.errors import InvalidState
+from service.errors import InvalidState, VersionMismatch
 from service.runtime.model import ReadyModel, RequestContext
 from service.runtime.registry import ModelRegistry
 from service.schemas.language_model import GenerateRequest, WordProbability
@@ -46,6 +46,16 @@ def info(session_id: str | None, session: Session) -> dict[str, Any]:
         "perplexity": session.perplexity,
         "expires_at": session.expires_at,
     }
+
+
+def require_same_version(model: SessionModel, before: Session) -> None:
+    """A session's state is the hidden state of the version that made it: another version (a reload since)
+    cannot continue it."""
+    if before.version != model.card.version:
+        raise VersionMismatch(
+            f"the session is of model {before.model!r} version {before.version!r}; this server now serves "
+            f"{model.card.version!r}: start a new session"
+        )
 
 
 class SessionFlow:
@@ -93,6 +103,7 @@ class SessionFlow:
         after: Session | None = None
         try:
             model = self.registry.resolve(before.model, SessionStepPredictor)
+            require_same_version(model, before)
             after, result = await self.feed(context, model, before, SessionStep(text, before.state))
         finally:
             self.store.release(session_id, after)
@@ -133,6 +144,7 @@ class SessionFlow:
         before = self.store.hold(session_id)
         try:
             model = self.registry.resolve(before.model, SessionStepPredictor)
+            require_same_version(model, before)
         except BaseException:
             self.store.release(session_id, None)
             raise

@@ -9,30 +9,56 @@ copies of the serving version and the `KEEP` versions before it stay; others are
 """
 
 import hashlib
+import logging
 import shutil
 import tempfile
 from pathlib import Path
 
 from models.artifact import ArtifactError, read_card
 
+logger = logging.getLogger("rnnserve.keep")
+
 KEEP = 3  # the serving version and the two before it
 SKIPPED_SUFFIXES = (".png",)  # pictures are for people: not copied
 
 
+def folder_name(version: str) -> str:
+    """A version string may hold any character: its copy's folder is named by its hash."""
+    return f"v-{hashlib.sha256(version.encode()).hexdigest()[:16]}"
+
+
 class VersionKeeper:
+    """Where no folder can be written (a read-only root file system with no volume for it, as in KServe's
+    runtime), versions load straight from the artifacts folder and none is kept: rollback by version is
+    then unavailable, the rest works as before."""
+
     def __init__(self, root: Path | None) -> None:
-        # No folder set: a private one that lives as long as the process.
-        self._temporary = tempfile.TemporaryDirectory(prefix="rnnserve-versions-") if root is None else None
-        self.root: Path = Path(self._temporary.name) if self._temporary else Path(str(root))
+        self._temporary: tempfile.TemporaryDirectory[str] | None = None
+        self.root: Path | None = None
+        try:
+            if root is None:  # a private folder that lives as long as the process
+                self._temporary = tempfile.TemporaryDirectory(prefix="rnnserve-versions-")
+                self.root = Path(self._temporary.name)
+            else:
+                root.mkdir(parents=True, exist_ok=True)
+                self.root = root
+        except OSError as error:
+            logger.warning(
+                "no folder for version copies: versions load from the artifacts folder, and a load call "
+                "cannot name a previous version",
+                extra={"fields": {"keep_dir": str(root), "reason": str(error)}},
+            )
         self.served: dict[str, list[str]] = {}  # model -> versions that served, oldest first
 
-    def folder(self, name: str, version: str) -> Path:
-        digest = hashlib.sha256(version.encode()).hexdigest()[:16]
-        return self.root / name / f"v-{digest}"
+    def folder(self, name: str, version: str) -> Path | None:
+        return None if self.root is None else self.root / name / folder_name(version)
 
     def stage(self, name: str, source: Path) -> Path:
-        """Copy `source` (a model folder) in and return the copy. A version already kept is not copied
-        again. Raises ArtifactError when the folder's card cannot be read."""
+        """Copy `source` (a model folder) in and return the copy (`source` itself where nothing is kept). A
+        version already kept is not copied again. Raises ArtifactError when the folder's card cannot be
+        read."""
+        if self.root is None:
+            return source
         model_root = self.root / name
         model_root.mkdir(parents=True, exist_ok=True)
         incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=model_root))
@@ -41,7 +67,7 @@ class VersionKeeper:
                 if path.is_file() and not path.name.endswith(SKIPPED_SUFFIXES):
                     shutil.copyfile(path, incoming / path.name)
             version = read_card(incoming).version  # the copied card: the one whose weights were copied
-            kept = self.folder(name, version)
+            kept = model_root / folder_name(version)
             if not kept.exists():
                 incoming.rename(kept)
             return kept
@@ -53,7 +79,7 @@ class VersionKeeper:
 
     def kept(self, name: str, version: str) -> Path | None:
         folder = self.folder(name, version)
-        return folder if folder.is_dir() else None
+        return folder if folder is not None and folder.is_dir() else None
 
     def versions(self, name: str) -> list[str]:
         """The versions a load call may name for `name`, oldest first."""
@@ -67,6 +93,8 @@ class VersionKeeper:
 
     def prune(self, name: str) -> None:
         """Delete the copies of `name` that are not in its history (failed attempts, old versions)."""
+        if self.root is None:
+            return
         wanted = {self.folder(name, version) for version in self.served.get(name, [])}
         model_root = self.root / name
         if not model_root.is_dir():
@@ -78,4 +106,5 @@ class VersionKeeper:
     def forget(self, name: str) -> None:
         """A removed model: its copies go too."""
         self.served.pop(name, None)
-        shutil.rmtree(self.root / name, ignore_errors=True)
+        if self.root is not None:
+            shutil.rmtree(self.root / name, ignore_errors=True)

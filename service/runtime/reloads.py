@@ -184,7 +184,11 @@ class ModelReloader:
 
     def _retire(self, version: LoadedVersion) -> None:
         def close() -> None:
-            task = asyncio.get_running_loop().create_task(free(version))
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # the last holder let go outside the loop: the process is ending
+                return
+            task = loop.create_task(free(version))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
 

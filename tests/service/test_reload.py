@@ -300,3 +300,18 @@ def test_a_session_of_the_old_version_is_409_after_a_swap(client: TestClient, ro
         assert answer.status_code == 409 and answer.json()["error"]["code"] == "version_mismatch"
         assert "version 'test-lm-1'; this server now serves 'test-lm-2'" in answer.json()["error"]["message"]
     assert client.post("/v1/sessions", json={"prompt": "the company said"}).json()["version"] == "test-lm-2"
+
+
+def test_with_no_folder_for_copies_versions_still_swap_but_none_is_kept(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")  # a read-only root file system, as KServe's runtime has
+    settings = Settings(
+        artifacts_dir=root, reload_interval_s=0, admin_key="admin-key", keep_dir=tmp_path / "a-file" / "keep"
+    )
+    with TestClient(create_app(settings)) as client:
+        wait_until_ready(client)
+        move_in(root, "v2", seed=1)
+        scan(client)
+        assert served_version(client) == "v2"
+        rollback = {"parameters": {"version": "v1"}}
+        answer = client.post("/v2/repository/models/sentiment/load", headers=ADMIN, json=rollback)
+        assert answer.status_code == 404 and "kept: []" in answer.json()["error"]

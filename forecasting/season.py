@@ -1,13 +1,19 @@
-"""A univariate history's season length, estimated from its autocorrelation, and back-padding by that season.
+"""A univariate history's season length: given, from its frequency, or estimated from its
+autocorrelation; and back-padding by that season.
 
-The service never asks a user for a frequency: it estimates the season of each request's history
-(and says which it used), pads a history shorter than the network's context by repeating its first
-season backwards, and gives the season to the statistical models it compares the network with.
-Training pads its short windows the same way, so the network sees at training what it is served.
+A request may give the season, or the frequency (the season follows: hourly 24, daily 7, ...); else the
+model's card may name the frequency; else the season is estimated from the history. The service says
+which it used, pads a history shorter than the network's context by repeating its first season
+backwards, and gives the season to the statistical models it compares the network with. Training pads
+its short windows the same way, so the network sees at training what it is served.
 """
+
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from models.card_io import Frequency
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -22,6 +28,28 @@ NEAR_UNIT_ROOT = 0.95
 # Every estimated season fits at least this many times in the history it was estimated from.
 MIN_SEASONS_SEEN = 2
 MAX_SEASON = 400  # covers daily data with a yearly season (365)
+
+# The season each frequency implies; seconds and minutes have none that holds widely: estimated.
+FREQUENCY_SEASONS: dict[str, int | None] = {
+    "S": None, "second": None, "T": None, "minute": None, "H": 24, "hour": 24, "D": 7, "day": 7,
+    "W": 52, "week": 52, "M": 12, "month": 12, "Q": 4, "quarter": 4, "Y": 1, "year": 1,
+}  # fmt: skip
+SeasonSource = Literal["given", "estimated"]
+
+
+def chosen_season(
+    values: FloatArray, season: int | None, frequency: Frequency | None, card_frequency: Frequency | None
+) -> tuple[int, SeasonSource]:
+    """The season a history is forecast with, and whether it was given (as a season, or by the request's
+    or the card's frequency) or estimated. A season given wins over a frequency; the request's frequency
+    over the card's."""
+    if season is not None:
+        return season, "given"
+    for named in (frequency, card_frequency):
+        if named is not None:
+            implied = FREQUENCY_SEASONS[named]
+            return (implied, "given") if implied is not None else (estimate_season(values), "estimated")
+    return estimate_season(values), "estimated"
 
 
 def autocorrelation(values: FloatArray, max_lag: int) -> FloatArray:

@@ -46,6 +46,25 @@ class ForecastScaling(BaseModel):
 # request's history (forecasting/statistical.py), or the combination of the network, ETS and Theta;
 # `POST /v1/forecast` with method auto backtests them (forecasting/choice.py).
 ForecastMethod = Literal["network", "seasonal_naive", "ets", "theta", "combination"]
+# KServe's time-series frequency names, short and long.
+Frequency = Literal[
+    "S",
+    "second",
+    "T",
+    "minute",
+    "H",
+    "hour",
+    "D",
+    "day",
+    "W",
+    "week",
+    "M",
+    "month",
+    "Q",
+    "quarter",
+    "Y",
+    "year",
+]
 
 
 class ForecastIO(BaseModel):
@@ -71,6 +90,9 @@ class ForecastIO(BaseModel):
         None,
         ge=2,
         description="shortest history served, padded back by its season to the context; None: the context",
+    )
+    frequency: Frequency | None = Field(
+        None, description="the series' frequency, used for the season when a request names none"
     )
 
     @model_validator(mode="after")

@@ -4,11 +4,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from models.card_io import Frequency
 from service.schemas.common import ModelRequest, WholeNumber
 
 MAX_HISTORY_ROWS = 10_000
 MAX_FEATURES = 32
-MAX_HORIZON = 1_000  # the schema's ceiling; each model's card sets its own, at most this
+# Steps a request may ask for: past a network's own reach (its card's max_horizon), method auto answers
+# by the statistical methods the card offers.
+MAX_HORIZON = 1_000
+MAX_SEASON_GIVEN = 5_000
 MAX_QUANTILES = 16
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -39,7 +43,23 @@ class ForecastRequest(ModelRequest):
         "numbers only",
     )
     horizon: WholeNumber = Field(
-        ge=1, le=MAX_HORIZON, description="steps to forecast, at most the model's max_horizon"
+        ge=1,
+        le=MAX_HORIZON,
+        description=f"steps to forecast, at most {MAX_HORIZON:,}; past the network's reach (the card's "
+        "`io.max_horizon`) the statistical methods the card offers answer (method auto), and naming the "
+        "network (or the combination) is a 422",
+    )
+    frequency: Frequency | None = Field(
+        None,
+        description="the history's frequency (KServe's names: S/second, T/minute, H/hour, D/day, W/week, "
+        "M/month, Q/quarter, Y/year): the season follows (hour 24, day 7, week 52, month 12, quarter 4, "
+        "year 1; seconds and minutes: estimated); absent: the card's `io.frequency`, else estimated",
+    )
+    season: WholeNumber | None = Field(
+        None,
+        ge=1,
+        le=MAX_SEASON_GIVEN,
+        description="the season length in steps (1: none); wins over `frequency`",
     )
     method: Literal["auto", "network", "seasonal_naive", "ets", "theta", "combination"] = Field(
         "auto",
@@ -93,7 +113,11 @@ class ForecastResponse(BaseModel):
         "ets and theta)"
     )
     season: int = Field(
-        description="the season length estimated from the history (1: none found), used to pad and fit"
+        description="the season length used to pad and fit (1: none): given, from the frequency, or estimated"
+    )
+    season_source: Literal["given", "estimated"] = Field(
+        description="given: by the request's season or frequency, or the card's frequency; estimated: from "
+        "the history"
     )
     backtest_mae: dict[str, float] = Field(
         description="with method auto, each candidate's mean absolute error on the history's last horizons; "

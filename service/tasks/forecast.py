@@ -10,7 +10,7 @@ import torch
 
 from forecasting.choice import Forecast, choose, plan
 from forecasting.intervals import interval
-from forecasting.season import estimate_season, last_window
+from forecasting.season import SeasonSource, chosen_season, last_window
 from forecasting.statistical import FitError, is_statistical, statistical_forecast
 from models.artifact import Artifact
 from models.card_io import ForecastIO, ForecastMethod
@@ -21,6 +21,7 @@ from service.schemas.forecast import ForecastRequest, ForecastResponse
 
 # The network computes in float32: a window's spread squares its values, which must stay far below 3.4e38.
 MAX_MAGNITUDE = 1e18
+NETWORK_METHODS = ("network", "combination")  # what needs the network's forecast for the whole horizon
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class PreparedForecast(Prepared[PreparedHistory]):
 
     target: npt.NDArray[np.float64]  # (T,): the target column of the history
     season: int
+    season_source: SeasonSource
     candidates: list[ForecastMethod]
     origins: list[
         int
@@ -159,12 +161,7 @@ class ForecastPredictor(Predictor[ForecastRequest, PreparedForecast, ForecastOut
                     )
                 ],
             )
-        if request.horizon > self.io.max_horizon:
-            raise InvalidInput(
-                f"horizon {request.horizon} is beyond model {self.card.name!r}'s max_horizon "
-                f"{self.io.max_horizon}",
-                [ErrorDetail(loc=["body", "horizon"], msg=f"at most {self.io.max_horizon}")],
-            )
+        methods = self._within_reach(request)
         unknown = [
             ErrorDetail(loc=["body", "quantiles", index], msg=f"offered levels: {sorted(self.offsets)}")
             for index, level in enumerate(request.quantiles)
@@ -193,16 +190,36 @@ class ForecastPredictor(Predictor[ForecastRequest, PreparedForecast, ForecastOut
                 ],
             )
         target = rows[:, features.index(self.io.target)]
-        candidates, origins = plan(self.io.methods, request.method, len(rows), request.horizon, shortest)
+        candidates, origins = plan(methods, request.method, len(rows), request.horizon, shortest)
         # The whole history's window always goes through the batcher (a statistical answer waits its turn
         # there
         # too, so queue limits and deadlines hold for every request); the backtest windows where the network
         # is a candidate, alone or in the combination.
-        uses_network = bool({"network", "combination"} & set(candidates))
+        uses_network = bool(set(NETWORK_METHODS) & set(candidates))
         ends = [len(rows), *origins] if uses_network else [len(rows)]
-        items = [PreparedHistory(self._window(rows[:end]), request.horizon) for end in ends]
+        # Past the network's reach its output is unused (a statistical method answers): it runs to its reach.
+        steps = min(request.horizon, self.io.max_horizon)
+        items = [PreparedHistory(self._window(rows[:end]), steps) for end in ends]
         sizes = {"rows": len(history), "horizon": request.horizon}
-        return PreparedForecast(items, sizes, target, estimate_season(target), candidates, origins, ends)
+        season, source = chosen_season(target, request.season, request.frequency, self.io.frequency)
+        return PreparedForecast(items, sizes, target, season, source, candidates, origins, ends)
+
+    def _within_reach(self, request: ForecastRequest) -> list[ForecastMethod]:
+        """The card's methods that can forecast `horizon` steps: past the network's reach (max_horizon), the
+        statistical ones. Naming the network there, or a model with none other, is a 422 that says the
+        reach."""
+        reach = self.io.max_horizon
+        if request.horizon <= reach:
+            return list(self.io.methods)
+        others = [method for method in self.io.methods if method not in NETWORK_METHODS]
+        if request.method in NETWORK_METHODS or not others:
+            alternatives = f"method auto or one of {others}" if others else "no other method: it offers none"
+            raise InvalidInput(
+                f"horizon {request.horizon} is past the reach of model {self.card.name!r}'s network "
+                f"({reach} steps); for longer horizons: {alternatives}",
+                [ErrorDetail(loc=["body", "horizon"], msg=f"at most {reach} for the network")],
+            )
+        return others
 
     def _window(self, rows: npt.NDArray[np.float64]) -> torch.Tensor:
         """The network's input: the last context_length rows, padded back by their season when fewer."""
@@ -245,6 +262,7 @@ class ForecastPredictor(Predictor[ForecastRequest, PreparedForecast, ForecastOut
             quantiles={str(level): bounds[level].tolist() for level in request.quantiles},
             method=choice.method,
             season=season,
+            season_source=prepared.season_source,
             backtest_mae={
                 method: round(float(np.mean(np.abs(error))), 6) for method, error in choice.errors.items()
             },

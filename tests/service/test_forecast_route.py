@@ -162,7 +162,13 @@ def _error(client: TestClient, body: dict[str, Any]) -> tuple[int, dict[str, Any
             ["body", "method"],
         ),
         ({"history": SEASONAL, "horizon": 2, "method": "arima"}, 422, ["body", "method"]),
-        ({"history": SEASONAL, "horizon": 7}, 422, ["body", "horizon"]),  # beyond the card's max (6)
+        # past the network's reach (the card's max_horizon 6), named
+        ({"history": SEASONAL, "horizon": 7, "method": "network"}, 422, ["body", "horizon"]),
+        ({"history": SEASONAL, "horizon": 7, "method": "combination"}, 422, ["body", "horizon"]),
+        # past the reach of a model that offers nothing but its network
+        ({"model": "forecast-ohlcv", "history": OHLCV, "horizon": 4}, 422, ["body", "horizon"]),
+        ({"history": SEASONAL, "horizon": 2, "season": 0}, 422, ["body", "season"]),
+        ({"history": SEASONAL, "horizon": 2, "frequency": "fortnight"}, 422, ["body", "frequency"]),
         ({"history": SEASONAL, "horizon": 0}, 422, ["body", "horizon"]),
         ({"history": SEASONAL, "horizon": 1001}, 422, ["body", "horizon"]),  # beyond the schema's ceiling
         ({"history": [1.0] * 10_001, "horizon": 1}, 422, ["body", "history"]),
@@ -234,3 +240,45 @@ def test_batched_forecasts_equal_single_ones(tmp_path: Path) -> None:
             assert len(together.forecast) == item.horizon
             assert together.forecast == pytest.approx(alone.forecast, abs=1e-5)
             assert together.scale == pytest.approx(alone.scale, abs=1e-5)
+
+
+def test_auto_past_the_networks_reach_answers_by_a_statistical_method(client: TestClient) -> None:
+    history = SEASONAL * 3  # 120 points, a season of 12
+    body = {"history": history, "horizon": 48, "quantiles": [0.1, 0.9]}
+    response = client.post("/v1/forecast", json=body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["method"] in {"seasonal_naive", "ets", "theta"} and len(answer["forecast"]) == 48
+    assert set(answer["backtest_mae"]) <= {"seasonal_naive", "ets", "theta"}  # the network was no candidate
+    assert all(len(bound) == 48 for bound in answer["quantiles"].values())
+    named = client.post("/v1/forecast", json={**body, "method": "theta"})
+    assert named.status_code == 200 and named.json()["method"] == "theta"
+
+
+def test_the_network_past_its_reach_is_a_422_that_says_the_reach(client: TestClient) -> None:
+    code, error = _error(client, {"history": SEASONAL, "horizon": 7, "method": "network"})
+    assert code == 422
+    assert error["message"] == (
+        "horizon 7 is past the reach of model 'forecast-univariate''s network (6 steps); for longer horizons: "
+        "method auto or one of ['seasonal_naive', 'ets', 'theta']"
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "season", "source"),
+    [
+        ({}, 12, "estimated"),
+        ({"frequency": "quarter"}, 4, "given"),
+        ({"frequency": "Q"}, 4, "given"),
+        ({"frequency": "week"}, 52, "given"),
+        ({"frequency": "minute"}, 12, "estimated"),  # no season holds for minutes: estimated
+        ({"season": 6, "frequency": "month"}, 6, "given"),  # a season given wins
+        ({"season": 1}, 1, "given"),
+    ],
+)
+def test_the_season_is_given_by_the_request_or_estimated(
+    client: TestClient, given: dict[str, Any], season: int, source: str
+) -> None:
+    body = {"history": SEASONAL * 2, "horizon": 4, "method": "seasonal_naive", **given}
+    answer = client.post("/v1/forecast", json=body).json()
+    assert answer["season"] == season and answer["season_source"] == source

@@ -42,6 +42,7 @@ from service.tasks.language_model.session_flow import SessionFlow
 from service.tasks.language_model.sessions import SessionStore
 from service.tasks.language_model.state_tokens import StateCodec
 from service.tasks.oip import task_tensors
+from service.tasks.timeseries import TimeSeriesForecaster
 
 logger = logging.getLogger("rnnserve.app")
 
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_flow = SessionFlow(
         registry, app.state.sessions, codec, app.state.generator, settings.session_ttl_s
     )
+    app.state.timeseries = TimeSeriesForecaster(registry)
     app.state.task_tensors = task_tensors(registry, app.state.generator, app.state.session_flow)
     app.state.parse_slot = asyncio.Semaphore(1)  # one large body parsed at a time (service/api/body.py)
     install_error_handlers(app)

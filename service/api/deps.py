@@ -27,6 +27,7 @@ from service.settings import Settings
 from service.tasks.language_model.generation import TextGenerator
 from service.tasks.language_model.session_flow import SessionFlow
 from service.tasks.oip.tensors import TaskTensors
+from service.tasks.timeseries import TimeSeriesForecaster
 
 BodyT = TypeVar("BodyT", bound=ModelRequest)
 TIMEOUT_PATTERN = re.compile(TIMEOUT_SYNTAX)
@@ -54,6 +55,11 @@ def registry_of(request: Request) -> ModelRegistry:
 def reloader_of(request: Request) -> ModelReloader:
     reloader: ModelReloader = request.app.state.reloader
     return reloader
+
+
+def timeseries_of(request: Request) -> TimeSeriesForecaster:
+    forecaster: TimeSeriesForecaster = request.app.state.timeseries
+    return forecaster
 
 
 def drain_of(request: Request) -> Drain:

@@ -59,8 +59,15 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 408: BodyTimeout.cod
 OIP_PREFIX = "/v2"
 
 
+TIMESERIES_PREFIX = "/v1/timeseries"
+
+
 def speaks_oip(path: str) -> bool:
     return path == OIP_PREFIX or path.startswith(OIP_PREFIX + "/")
+
+
+def speaks_kserve_timeseries(path: str) -> bool:
+    return path.startswith(TIMESERIES_PREFIX + "/")
 
 
 def response_for(path: str, error: ServiceError) -> JSONResponse:
@@ -78,12 +85,22 @@ def error_response(
 ) -> JSONResponse:
     """The error as the route at `path` speaks it: the Open Inference Protocol's shape under /v2, ours
     elsewhere."""
+    where = "; ".join(f"{'.'.join(map(str, detail.loc))}: {detail.msg}" for detail in details or [])
     if speaks_oip(path):
-        where = "; ".join(f"{'.'.join(map(str, detail.loc))}: {detail.msg}" for detail in details or [])
         status_code = 400 if status_code == 422 else status_code
         return JSONResponse(
             {"error": f"{message} ({where})" if where else message}, status_code=status_code, headers=headers
         )
+    if speaks_kserve_timeseries(path):  # KServe's {"error": {"code", "message", "param", "type"}}
+        status_code = 400 if status_code == 422 else status_code
+        param = ".".join(str(part) for part in details[0].loc if part != "body") if details else None
+        error = {
+            "code": str(status_code),
+            "message": f"{message} ({where})" if where else message,
+            "param": param or None,
+            "type": code,
+        }
+        return JSONResponse({"error": error}, status_code=status_code, headers=headers)
     body = ErrorResponse(error=ErrorBody(code=code, message=message, details=details or []))
     return JSONResponse(body.model_dump(), status_code=status_code, headers=headers)
 

@@ -259,8 +259,8 @@ def test_the_network_past_its_reach_is_a_422_that_says_the_reach(client: TestCli
     code, error = _error(client, {"history": SEASONAL, "horizon": 7, "method": "network"})
     assert code == 422
     assert error["message"] == (
-        "horizon 7 is past the reach of model 'forecast-univariate''s network (6 steps); for longer horizons: "
-        "method auto or one of ['seasonal_naive', 'ets', 'theta']"
+        "horizon 7 is past the reach of model 'forecast-univariate''s network (6 steps); for longer "
+        "horizons: method auto or one of ['seasonal_naive', 'ets', 'theta']"
     )
 
 

@@ -3,7 +3,17 @@ them here means that `v1`, taken from this package, carries every route. `oip.v2
 Protocol's router, `repository.repository` its model repository extension's."""
 
 from service.api.router import v1
-from service.api.routes import forecast, health, language_model, models, oip, repository, sentiment, sessions
+from service.api.routes import (
+    forecast,
+    health,
+    language_model,
+    models,
+    oip,
+    repository,
+    sentiment,
+    sessions,
+    timeseries,
+)
 
 __all__ = [
     "forecast",
@@ -14,5 +24,6 @@ __all__ = [
     "repository",
     "sentiment",
     "sessions",
+    "timeseries",
     "v1",
 ]

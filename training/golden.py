@@ -182,10 +182,9 @@ def write_golden(arguments: argparse.Namespace) -> None:
         test_tokens = load_corpus(data, card.io.corpus).splits["test"]
         golden = language_model_golden(model, artifact.tokenizer, card.io, test_tokens)
     elif isinstance(card.io, ForecastIO) and isinstance(model, Forecaster):
-        # Cards written before --init-weights existed lack it; it plays no part in reading the series.
-        run = ForecastRun.from_arguments(
-            argparse.Namespace(**{"init_weights": None, **recorded, "data": data})
-        )
+        # Flags added since some cards were written; none plays a part in reading the series.
+        older = {"init_weights": None, "arch": "head", "attention": False}
+        run = ForecastRun.from_arguments(argparse.Namespace(**{**older, **recorded, "data": data}))
         golden = forecast_golden(model, card.io, load_series(run))
     else:
         raise SystemExit(

@@ -62,3 +62,51 @@ def test_forecasts_move_with_the_level_and_unit_of_the_history() -> None:
         moved, moved_scale = forecast_values(model, 50 + 7 * history, 3, floor)
     assert torch.allclose(moved, 50 + 7 * base, atol=1e-3)
     assert torch.allclose(moved_scale, 7 * base_scale, atol=1e-4)
+
+
+def seq2seq(attention: bool, features: int = 1, target_index: int = 0) -> Forecaster:
+    torch.manual_seed(0)
+    config = ForecasterConfig(
+        features, 8, 2, "direct", 6, target_index, network="seq2seq", attention=attention
+    )
+    return Forecaster(config).eval()
+
+
+@pytest.mark.parametrize("attention", [False, True])
+def test_seq2seq_decodes_step_by_step_fed_its_own_output(attention: bool) -> None:
+    model = seq2seq(attention, features=3, target_index=2)
+    window = torch.randn(2, 12, 3)
+    with torch.inference_mode():
+        produced = model(window, 4)
+        assert produced.shape == (2, 4)
+        assert torch.allclose(model(window, 2), produced[:, :2])  # each step depends only on those before
+        # By hand: the decoder starts from the encoder's state and the last observed target value.
+        encoded, state = model.lstm(window)
+        step, manual = window[:, -1:, 2:3], []
+        for _ in range(4):
+            decoded, state = model.decoder(step, state)
+            features = decoded[:, -1]
+            if attention:
+                weights = torch.softmax(encoded @ decoded.transpose(1, 2), dim=1)
+                features = torch.cat([features, (weights * encoded).sum(dim=1)], dim=-1)
+            value = model.head(features)
+            manual.append(value)
+            step = value.unsqueeze(1)
+        assert torch.allclose(produced, torch.cat(manual, dim=1), atol=1e-6)
+    assert model(window, 9).shape == (2, 9)  # it can decode past its training horizon
+
+
+def test_seq2seq_is_direct_and_attention_is_its_own() -> None:
+    with pytest.raises(ValueError, match="multi_step is direct"):
+        ForecasterConfig(1, 8, 1, "recursive", 6, network="seq2seq")
+    with pytest.raises(ValueError, match="attention is a seq2seq"):
+        ForecasterConfig(1, 8, 1, "direct", 6, attention=True)
+
+
+def test_a_card_written_before_seq2seq_builds_the_head() -> None:
+    from models import architectures
+
+    arch = {"type": "Forecaster", "input_size": 1, "hidden_size": 8, "num_layers": 1, "multi_step": "direct",
+            "max_horizon": 6, "target_index": 0, "dropout": 0.0}  # fmt: skip
+    model = architectures.build(arch)
+    assert isinstance(model, Forecaster) and model.config.network == "head" and not hasattr(model, "decoder")

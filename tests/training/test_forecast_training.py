@@ -290,3 +290,26 @@ def test_short_windows_are_padded_back_by_their_season_down_to_min_history() -> 
     assert (
         contexts[1, :16, 0].tolist() == [10.0] * 16
     )  # 8 values show no season yet: the first one is repeated
+
+
+def test_seq2seq_trains_writes_and_serves_after_its_golden_check(tmp_path: Path) -> None:
+    rows = [[f"2020-{t:04d}", value] for t, value in enumerate(seasonal_values(300, 12, 3))]
+    data = write_series_csv(tmp_path / "sales.csv", ["Date", "sales"], rows)
+    out = tmp_path / "artifacts" / "forecast-s2s"
+    main(["forecast", "--preset", "csv", "--data", str(data), "--out", str(out), "--name", "forecast-s2s",
+          "--test-length", "12", "--season", "12", "--context", "24", "--horizon", "12",
+          "--arch", "seq2seq", "--attention", *FAST])  # fmt: skip
+    card = load_artifact(out).card
+    assert card.arch["network"] == "seq2seq" and card.arch["attention"] is True
+    assert card.training["arguments"]["arch"] == "seq2seq"
+    with TestClient(create_app(Settings(artifacts_dir=out.parent, reload_interval_s=0))) as client:
+        wait_until_ready(client)
+        assert client.get("/v1/models/forecast-s2s").json()["reload"]["status"] == "swapped"  # golden passed
+        history = [row[1] for row in rows[-30:]]
+        answer = client.post("/v1/forecast", json={"history": history, "horizon": 12, "method": "network"})
+    assert answer.status_code == 200 and len(answer.json()["forecast"]) == 12
+
+
+def test_seq2seq_needs_a_direct_multi_step() -> None:
+    with pytest.raises(SystemExit, match="needs --multi-step direct"):
+        main(["forecast", "--preset", "sine", "--out", "unused", "--arch", "seq2seq"])

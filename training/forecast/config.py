@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal, Self
 
 from models.card_io import ForecastMethod
-from models.forecaster import MultiStep
+from models.forecaster import MultiStep, Network
 from training.forecast import data as forecast_data
 from training.forecast.data import SeriesSet
 from training.loop import RunConfig, RunDefaults
@@ -100,6 +100,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--multi-step", choices=["direct", "recursive"], help="direct head or fed-back rollout"
     )
+    parser.add_argument(
+        "--arch",
+        choices=["head", "seq2seq"],
+        default="head",
+        help="head: an LSTM and a linear head (direct or recursive); seq2seq: an encoder-decoder LSTM whose "
+        "decoder emits the horizon step by step (default head)",
+    )
+    parser.add_argument(
+        "--attention", action="store_true", help="seq2seq: the decoder attends over the encoder's outputs"
+    )
     parser.add_argument("--hidden-size", type=int, default=64, help="LSTM units per layer")
     parser.add_argument("--num-layers", type=int, default=2, help="stacked LSTM layers")
     parser.add_argument("--dropout", type=float, default=0.1, help="dropout between LSTM layers")
@@ -141,6 +151,8 @@ class ForecastRun(RunConfig):
     context: int
     horizon: int
     multi_step: MultiStep
+    arch: Network
+    attention: bool
     hidden_size: int
     num_layers: int
     dropout: float
@@ -161,6 +173,8 @@ class ForecastRun(RunConfig):
         resolved.context = arguments.context or preset.context
         resolved.horizon = arguments.horizon or preset.horizon
         resolved.multi_step = arguments.multi_step or preset.multi_step
+        if arguments.arch == "seq2seq" and resolved.multi_step != "direct":
+            raise SystemExit("--arch seq2seq decodes whole horizons: it needs --multi-step direct")
         resolved.name = arguments.name or f"forecast-{arguments.preset}"
         resolved.synthetic_share = (
             preset.synthetic if arguments.synthetic_share is None else arguments.synthetic_share

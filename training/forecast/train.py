@@ -125,6 +125,8 @@ class ForecastTrainer(Trainer[Forecaster]):
                 max_horizon=config.horizon,
                 target_index=self.features.index(self.target),
                 dropout=config.dropout,
+                network=config.arch,
+                attention=config.attention,
             )
         )
         if config.init_weights:

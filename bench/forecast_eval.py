@@ -1,6 +1,6 @@
 """Rolling-origin evaluation of the univariate forecast endpoint beside statsforecast's models.
 
-For every real univariate series in the data folder and every stock's closes, forecasts from ORIGINS
+For every real univariate series in the data folder, held-out synthetic series and every stock's closes, forecasts from ORIGINS
 origins at the end of the series, by:
   rnnserve      POST /v1/forecast to a server on the artifacts, method auto: the endpoint backtests its
                 network, seasonal naive, ETS and Theta on the request's own history and answers with the best
@@ -14,6 +14,9 @@ training cut off before fitting, early stopping and calibration (training/foreca
 UNIVARIATE_SERIES: five back-to-back windows of each one's horizon). Shampoo sales and ETTh1's OT are
 never trained on: the last five horizons of ETTh1, and five origins three months apart over shampoo's
 36 months (back-to-back windows would leave too little history). Stocks: the last five weeks.
+Six synthetic series of families the trainer never generates (bench/heldout_series.py: intermittent
+demand, two seasons, a regime change, ...) join them as never seen. Each group (training tails, never
+seen, stocks) is summarized apart, so that the network's figure on what it never saw is its own.
 
 Reported per series: MASE (each origin's history scales its errors by its in-sample seasonal naive
 error, season 1 for stocks), the share of actuals inside the 80 % interval, and each method's seconds
@@ -25,11 +28,9 @@ network and method auto, for three history sizes.
 """
 
 import argparse
-import math
 import statistics
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,8 @@ import httpx
 import numpy as np
 
 from bench.common import REPO, data_dir, percentile, running_server, skip
+from bench.forecast_report import report
+from bench.heldout_series import heldout_series
 from forecasting.metrics import mae, mase_scale
 from forecasting.statistical import ets_season, fitted_part
 from training.forecast.data import EVALUATION_ORIGINS, UNIVARIATE_SERIES
@@ -44,7 +47,6 @@ from training.forecast.data import EVALUATION_ORIGINS, UNIVARIATE_SERIES
 ORIGINS = EVALUATION_ORIGINS
 LEVEL = 80
 MIN_HISTORY = 16  # the fewest points an origin leaves as history (forecast-univariate's min_history)
-METHODS = ["rnnserve", "network", "SeasonalNaive", "Naive", "AutoETS", "AutoTheta", "AutoARIMA"]
 Forecast = tuple[np.ndarray, np.ndarray, np.ndarray, float]  # point, 80 % low, 80 % high, seconds
 
 
@@ -55,12 +57,13 @@ class Series:
     column: str
     season: int  # monthly 12, daily 7 (365 where several years exist), hourly 24, stocks 1
     horizon: int
-    stock: bool = False
+    group: str = "unseen"  # seen (a training series' tail), unseen, stocks (bench/forecast_report.py)
+    values: np.ndarray | None = None  # generated; else read from `file`
 
 
 def classic(name: str) -> Series:
     spec = UNIVARIATE_SERIES[name]
-    return Series(name, f"timeseries/{spec.file}", spec.column, spec.season, spec.horizon)
+    return Series(name, f"timeseries/{spec.file}", spec.column, spec.season, spec.horizon, "seen")
 
 
 SERIES = [
@@ -170,8 +173,9 @@ def main() -> None:
     root = args.data_root or (data_dir(None, "timeseries") or Path("missing")).parent
     if not (root / "timeseries").exists():
         skip("no timeseries data: pass --data-root or set RNNSERVE_DATA_DIR (see README, Data)")
-    specs = list(SERIES) + [
-        Series(f"{path.stem} close", f"stocks/{path.name}", "Close", 1, STOCK_HORIZON, stock=True)
+    generated = [Series(s.name, "", "", s.season, s.horizon, values=s.values) for s in heldout_series()]
+    specs = [*SERIES, *generated] + [
+        Series(f"{path.stem} close", f"stocks/{path.name}", "Close", 1, STOCK_HORIZON, "stocks")
         for path in sorted((root / "stocks").glob("*.csv"))
     ]
     statistical(
@@ -181,7 +185,9 @@ def main() -> None:
     choices: dict[str, Counter[str]] = {}
     with running_server(args.artifacts) as server, httpx.Client(base_url=server.url, timeout=120) as client:
         for series in specs:
-            values = values_of(root / series.file, series.column)
+            values = (
+                series.values if series.values is not None else values_of(root / series.file, series.column)
+            )
             scores: dict[str, list[float]] = defaultdict(list)
             covered: dict[str, list[float]] = defaultdict(list)
             seconds: dict[str, float] = defaultdict(float)
@@ -208,10 +214,9 @@ def main() -> None:
                 }
                 for method in scores
             }
-            rows[series.name]["_stock"] = {"stock": float(series.stock)}
             print(f"{series.name}: {dict(choices[series.name])}", flush=True)
         latencies = latency(client, root)
-    report(rows, choices)
+    report(rows, {series.name: series.group for series in specs}, choices)
     print("\n## latency of one request, sequential (ms): what method auto's backtest costs\n")
     print("| history | horizon | " + " | ".join(f"{mode} p50 | {mode} p90" for mode in LATENCY_MODES) + " |")
     print("|---|---|" + "---|---|" * len(LATENCY_MODES))
@@ -247,49 +252,6 @@ def latency(client: httpx.Client, root: Path) -> dict[tuple[str, int], dict[str,
                 spent.append(answer[0][3] * 1000)
             result[(label, horizon)][mode] = spent
     return result
-
-
-def report(rows: dict[str, dict[str, dict[str, float]]], choices: dict[str, Counter[str]]) -> None:
-    for stocks in (False, True):
-        chosen = {name: row for name, row in rows.items() if bool(row["_stock"]["stock"]) == stocks}
-        print(
-            f"\n## {'stock closes (season 1: seasonal naive is naive)' if stocks else 'non-stock series'}\n"
-        )
-        print("| series | origins | " + " | ".join(f"{m} MASE (cov80)" for m in METHODS) + " |")
-        print("|---|---|" + "---|" * len(METHODS))
-        for name, row in chosen.items():
-            cells = [
-                f"{row[m]['mase']:.3f} ({row[m]['coverage']:.2f})" if m in row else "n/a" for m in METHODS
-            ]
-            print(f"| {name} | {int(row['SeasonalNaive']['origins'])} | " + " | ".join(cells) + " |")
-        print_summary(chosen)
-    print("\n## what answered rnnserve's requests (method auto), per series\n")
-    for name, counts in choices.items():
-        print(f"- {name}: " + ", ".join(f"{choice} x{count}" for choice, count in counts.most_common()))
-
-
-def print_summary(chosen: dict[str, dict[str, dict[str, float]]]) -> None:
-    """The table's last rows: geometric mean and worst series relative to seasonal naive, coverage, time."""
-    complete = [m for m in METHODS if all(m in row for row in chosen.values())]
-
-    def summary(label: str, cell: Callable[[str], str], methods: list[str] = complete) -> None:
-        print(f"| {label} | | " + " | ".join(cell(m) if m in methods else "n/a" for m in METHODS) + " |")
-
-    def mean_of(key: str, m: str) -> float:
-        return statistics.mean(row[m][key] for row in chosen.values() if m in row)
-
-    worst = {
-        m: max(row[m]["mase"] / row["SeasonalNaive"]["mase"] for row in chosen.values()) for m in complete
-    }
-    summary("geometric mean MASE / SeasonalNaive", lambda m: f"{geometric_relative(chosen, m):.3f}")
-    summary("worst series MASE / SeasonalNaive", lambda m: f"{worst[m]:.3f}")
-    summary("mean 80 % coverage", lambda m: f"{mean_of('coverage', m):.3f}", METHODS)
-    summary("seconds per series (mean)", lambda m: f"{mean_of('seconds', m):.2f}", METHODS)
-
-
-def geometric_relative(rows: dict[str, dict[str, dict[str, float]]], method: str) -> float:
-    ratios = [row[method]["mase"] / row["SeasonalNaive"]["mase"] for row in rows.values()]
-    return math.exp(statistics.mean(math.log(ratio) for ratio in ratios))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Rolling-origin evaluation of the univariate forecast endpoint beside statsforecast's models.
 
-For every real univariate series in the data folder, held-out synthetic series and every stock's closes, forecasts from ORIGINS
-origins at the end of the series, by:
+For every real univariate series in the data folder, held-out synthetic series and every stock's closes,
+forecasts from ORIGINS origins at the end of the series, by:
   rnnserve      POST /v1/forecast to a server on the artifacts, method auto: the endpoint backtests its
                 network, seasonal naive, ETS and Theta on the request's own history and answers with the best
                 (its choices are counted); its season is estimated from the history, never given

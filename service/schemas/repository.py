@@ -8,6 +8,8 @@ RepositoryState = Literal["READY", "LOADING", "UNAVAILABLE"]
 
 
 class IndexRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
     ready: bool = Field(False, description="true: list only the models that serve")
 
 
@@ -19,7 +21,7 @@ class RepositoryModel(BaseModel):
 
 
 class LoadParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     version: str | None = Field(
         None,
@@ -32,13 +34,13 @@ class LoadParameters(BaseModel):
 
 
 class LoadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     parameters: LoadParameters = Field(default_factory=LoadParameters)
 
 
 class UnloadParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     unload_dependents: bool = Field(
         False, description="accepted for Triton's clients; rnnserve models have none"
@@ -46,7 +48,7 @@ class UnloadParameters(BaseModel):
 
 
 class UnloadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     parameters: UnloadParameters = Field(default_factory=UnloadParameters)
 

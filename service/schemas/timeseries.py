@@ -22,7 +22,7 @@ Status = Literal["completed", "error", "pending", "partial"]
 
 
 class TimeSeriesInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     type: SeriesType
     name: str = Field(min_length=1, max_length=200, description="the series' name, echoed in its forecast")
@@ -38,7 +38,7 @@ class TimeSeriesInput(BaseModel):
 
 
 class ForecastOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     horizon: WholeNumber = Field(ge=1, le=MAX_HORIZON, description="steps to forecast")
     quantiles: list[Annotated[float, Field(gt=0, lt=1)]] | None = Field(
@@ -50,7 +50,7 @@ class ForecastOptions(BaseModel):
 
 
 class TimeSeriesForecastRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model: str = Field(
         min_length=1, max_length=100, description="a forecast model (GET /v1/timeseries/models)"

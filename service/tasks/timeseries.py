@@ -8,6 +8,8 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
+from pydantic import ValidationError
+
 from service.errors import ErrorDetail, InvalidInput
 from service.runtime.model import ReadyModel, RequestContext
 from service.runtime.registry import ModelRegistry
@@ -131,6 +133,13 @@ class TimeSeriesForecaster:
                 }
             )
             answer = await model.run(request, context)
+        except ValidationError as error:  # a series the forecast schema refuses (ragged rows, ...)
+            fault = error.errors()[0]
+            refused = InvalidInput(
+                f"inputs[{index}] is not a history /v1/forecast takes: {fault['msg']}",
+                [ErrorDetail(loc=["body", *fault["loc"]], msg=fault["msg"])],
+            )
+            return ForecastOutput(id=output_id, status="error", content=[], error=error_of(refused, index))
         except InvalidInput as error:
             return ForecastOutput(id=output_id, status="error", content=[], error=error_of(error, index))
         forecast = TimeSeriesForecast(

@@ -27,7 +27,14 @@ def test_schemathesis_finds_no_failure_over_the_whole_api(tmp_path: Path) -> Non
     # The config seeds the /v2 paths with the committed language model's name and version.
     version = json.loads((COMMITTED_ARTIFACTS / "lm-ptb" / "card.json").read_text())["version"]
     with serve(
-        COMMITTED_ARTIFACTS, RNNSERVE_API_KEY=KEY, RNNSERVE_SESSION_KEY="schemathesis-session-key"
+        COMMITTED_ARTIFACTS,
+        RNNSERVE_API_KEY=KEY,
+        RNNSERVE_SESSION_KEY="schemathesis-session-key",
+        # The repository index under the same header. Its load and unload change what the server serves for
+        # the rest of the run, which would make every other operation's answer depend on the order of the
+        # run: they are left out here and tested in test_reload.py and with tritonclient.
+        RNNSERVE_ADMIN_KEY=KEY,
+        RNNSERVE_RELOAD_INTERVAL_S="0",
     ) as server:
         run = subprocess.run(
             [
@@ -38,6 +45,8 @@ def test_schemathesis_finds_no_failure_over_the_whole_api(tmp_path: Path) -> Non
                 f"{server.url}/openapi.json",
                 "--checks",
                 "all",
+                "--exclude-path-regex",
+                "^/v2/repository/models/",
                 "-H",
                 f"Authorization: Bearer {KEY}",
                 "--max-examples",
@@ -59,4 +68,4 @@ def test_schemathesis_finds_no_failure_over_the_whole_api(tmp_path: Path) -> Non
             env={**os.environ, "RNNSERVE_LM_VERSION": version},
         )
     assert run.returncode == 0, run.stdout[-6000:]
-    assert "No issues found" in run.stdout
+    assert "No issues found" in run.stdout, run.stdout[-3000:]

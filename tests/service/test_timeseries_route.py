@@ -127,3 +127,15 @@ def test_the_models_route_lists_the_forecast_models(client: TestClient) -> None:
 )
 def test_steps_follow_the_calendar(start: str, frequency: str, steps: int, expected: str) -> None:
     assert after_steps(datetime.fromisoformat(start), frequency, steps).isoformat() == expected
+
+
+def test_a_ragged_series_is_that_series_error(client: TestClient) -> None:
+    body = {
+        "model": "forecast-ohlcv",
+        "inputs": [series("ragged", [[1.0] * 5, [1.0] * 4] * 10), series("fine", OHLCV)],
+        "options": {"horizon": 2},
+    }
+    answer = client.post("/v1/timeseries/forecast", json=body).json()
+    ragged, fine = answer["outputs"]
+    assert answer["status"] == "partial" and fine["status"] == "completed"
+    assert ragged["error"]["param"] == "inputs.0.series" and "ragged" in ragged["error"]["message"]

@@ -62,6 +62,9 @@ def trim_heap() -> None:
 
 
 class ModelReloader:
+    """Every change to what the registry serves goes through here, one at a time: the first loads, scans,
+    load and unload calls."""
+
     def __init__(self, registry: ModelRegistry, keeper: VersionKeeper) -> None:
         self.registry = registry
         self.keeper = keeper

@@ -1,8 +1,10 @@
-"""Turning token id lists into model input, shared by training and serving so both cut and pad alike."""
+"""Turning text and token id lists into model input, shared by training and serving so both read, cut and
+pad alike."""
 
 from typing import Literal, TypeVar
 
 import torch
+from tokenizers import Tokenizer
 
 Truncation = Literal["pre", "post"]
 T = TypeVar("T")
@@ -34,3 +36,13 @@ def pad_batch(
     for row, sequence in enumerate(sequences):
         token_ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
     return token_ids, lengths
+
+
+def words_of(tokenizer: Tokenizer, text: str) -> list[str]:
+    """`text` as a word-level tokenizer.json reads it: normalized, then split by its pre-tokenizer (on spaces
+    where it has none). Serving looks these words up; training's golden answers are computed from them."""
+    normalizer, pre_tokenizer = tokenizer.normalizer, tokenizer.pre_tokenizer
+    normalized = normalizer.normalize_str(text) if normalizer else text
+    if pre_tokenizer is None:
+        return normalized.split()
+    return [word for word, _ in pre_tokenizer.pre_tokenize_str(normalized)]

@@ -19,7 +19,7 @@ from models.forecaster import Forecaster, forecast_values
 from models.golden import GOLDEN_FILE, GoldenCase, GoldenFile, golden_bytes
 from models.language_model import LanguageModel
 from models.sentiment import SentimentClassifier
-from models.text import truncate
+from models.text import truncate, words_of
 from training import imdb
 from training.corpus import load_corpus
 from training.forecast.config import ForecastRun, load_series
@@ -63,16 +63,10 @@ def sentiment_golden(
 
 
 def _served_ids(tokenizer: Tokenizer, io: LanguageModelIO, text: str) -> list[int]:
-    """The ids the server feeds for `text`: normalized and split by tokenizer.json, unknown words as <unk>."""
-    normalized = tokenizer.normalizer.normalize_str(text) if tokenizer.normalizer else text
-    words = (
-        [word for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(normalized)]
-        if tokenizer.pre_tokenizer
-        else normalized.split()
-    )
+    """The ids the server feeds for `text`: its words as tokenizer.json reads them, unknown ones as <unk>."""
     vocabulary = tokenizer.get_vocab()
     unk = vocabulary[io.unk_token]
-    return [vocabulary.get(word, unk) for word in words]
+    return [vocabulary.get(word, unk) for word in words_of(tokenizer, text)]
 
 
 @torch.inference_mode()

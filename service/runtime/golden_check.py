@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from models.artifact import ArtifactError
-from models.golden import GOLDEN_FILE, GoldenError, differences, non_finite, read_golden
+from models.golden import GOLDEN_FILE, GoldenCase, GoldenError, differences, non_finite, read_golden
 from service.errors import ServiceError
 from service.runtime.contract import ServedTask
 from service.runtime.model import RequestContext
@@ -18,28 +18,27 @@ from service.runtime.versions import LoadedVersion
 CASE_TIMEOUT_S = 30.0
 
 
-async def check_version(version: LoadedVersion, served: ServedTask) -> int:
-    """Run the checks; returns how many requests passed. Raises ArtifactError with the first fault."""
+async def check_version(version: LoadedVersion, served: ServedTask) -> None:
+    """Run the checks; raises ArtifactError with the first fault."""
     name = version.card.name
     try:
         golden = read_golden(version.path)
     except GoldenError as error:
         raise ArtifactError(name, str(error)) from error
-    example_operation = next(iter(served.checks))
-    cases: list[tuple[str, str, dict[str, Any], dict[str, Any], float]] = [
-        ("the example request", example_operation, version.runner.example_request(), {}, 0.0)
+    # The example request only has to be answered with finite numbers: it expects nothing.
+    example = GoldenCase(
+        operation=next(iter(served.checks)), request=version.runner.example_request(), expected={}
+    )
+    cases = [("the example request", example)]
+    cases += [
+        (f"{GOLDEN_FILE} case {index}", case) for index, case in enumerate(golden.cases if golden else [])
     ]
-    for index, case in enumerate(golden.cases if golden else []):
-        cases.append(
-            (f"{GOLDEN_FILE} case {index}", case.operation, case.request, case.expected, case.tolerance)
-        )
-    for label, operation, body, expected, tolerance in cases:
-        answer = await _answer(version, served, label, operation, body)
-        faults = non_finite(answer) + differences(expected, answer, tolerance)
+    for label, case in cases:
+        answer = await _answer(version, served, label, case.operation, case.request)
+        faults = non_finite(answer) + differences(case.expected, answer, case.tolerance)
         if faults:
             shown = "; ".join(faults[:3]) + (f"; and {len(faults) - 3} more" if len(faults) > 3 else "")
-            raise ArtifactError(name, f"{label} ({operation}) failed the check: {shown}")
-    return len(cases)
+            raise ArtifactError(name, f"{label} ({case.operation}) failed the check: {shown}")
 
 
 async def _answer(

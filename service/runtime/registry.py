@@ -1,6 +1,7 @@
 """The model registry: every artifact folder, its status and serving version; resolves a request's model."""
 
 import contextlib
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -81,16 +82,27 @@ class ModelEntry:
         return self.serving.ready if self.serving else {}
 
 
-def folder_state(folder: Path) -> str:
-    """What a scan compares: the card's version, or, for a card that cannot be read, its size and time."""
+def card_version(folder: Path) -> str | None:
+    """The `version` a folder's card.json names, read without validating the card (a scan reads every card
+    every interval; loading validates it); None where there is none."""
     try:
-        return read_card(folder).version
-    except ArtifactError:
-        try:
-            stat = (folder / CARD_FILE).stat()
-        except OSError:
-            return "unreadable"
-        return f"unreadable card: {stat.st_size} bytes, modified {stat.st_mtime_ns}"
+        card = json.loads((folder / CARD_FILE).read_bytes())
+    except (OSError, ValueError):
+        return None
+    version = card.get("version") if isinstance(card, dict) else None
+    return version if isinstance(version, str) else None
+
+
+def folder_state(folder: Path) -> str:
+    """What a scan compares: the card's version, or, for a card with none, its size and time."""
+    version = card_version(folder)
+    if version is not None:
+        return version
+    try:
+        stat = (folder / CARD_FILE).stat()
+    except OSError:
+        return "unreadable"
+    return f"unreadable card: {stat.st_size} bytes, modified {stat.st_mtime_ns}"
 
 
 class ModelRegistry:

@@ -18,24 +18,23 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from models.artifact import ArtifactError, read_card
+from models.artifact import ArtifactError
 from service.runtime.golden_check import check_version
 from service.runtime.keep import VersionKeeper
-from service.runtime.registry import ModelEntry, ModelRegistry, ModelStatus, ReloadAttempt, folder_state
+from service.runtime.registry import (
+    ModelEntry,
+    ModelRegistry,
+    ModelStatus,
+    ReloadAttempt,
+    card_version,
+    folder_state,
+)
 from service.runtime.versions import LoadedVersion, load_version
 
 logger = logging.getLogger("rnnserve.reload")
 # Scans in a row that must miss a folder before its model is removed: a folder replaced by two renames is
 # missing for an instant, and a scan that falls in it must not unload the model.
 MISSING_SCANS_TO_REMOVE = 2
-
-
-def card_version(folder: Path) -> str | None:
-    """The version a folder's card names; None where the card cannot be read."""
-    try:
-        return read_card(folder).version
-    except ArtifactError:
-        return None
 
 
 def now_iso() -> str:

@@ -19,7 +19,7 @@ from service.api.deps import registry_of, reloader_of
 from service.api.errors import documented_errors
 from service.api.openapi import request_body
 from service.errors import Forbidden, InvalidInput, ModelNotFound, Unauthorized
-from service.runtime.registry import ModelEntry, ModelStatus, ReloadAttempt, folder_state
+from service.runtime.registry import ModelEntry, ModelStatus, ReloadAttempt, card_version
 from service.runtime.reloads import now_iso
 from service.schemas.oip import OipError
 from service.schemas.repository import (
@@ -98,8 +98,7 @@ async def index_repository(request: Request) -> list[RepositoryModel]:
     listed = [state_of(entry) for entry in registry.entries.values()]
     for name, folder in registry.artifact_folders().items():
         if name not in registry.entries:
-            state = folder_state(folder)
-            version = "" if state.startswith("unreadable") else state
+            version = card_version(folder) or ""
             reason = "found since the last scan: not loaded yet"
             listed.append(RepositoryModel(name=name, version=version, state="UNAVAILABLE", reason=reason))
     return [model for model in listed if model.state == "READY" or not body.ready]

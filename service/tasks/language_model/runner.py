@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from models.artifact import Artifact, ArtifactError
 from models.card_io import LanguageModelIO
 from models.language_model import LanguageModel, State
-from models.text import pad_batch
+from models.text import pad_batch, words_of
 from service.runtime.contract import GROUP_LENGTH_RATIO, ModelRunner, group_by_length, typed_io, typed_network
 from service.schemas.language_model import MAX_TOP_K
 from service.tasks.language_model.items import (
@@ -80,11 +80,7 @@ class LanguageModelRunner(ModelRunner[LMItem, LMOutput]):
         return unknown + (pending if not self.keeps_unk else [])
 
     def _words(self, text: str) -> list[str]:
-        normalizer, pre_tokenizer = self.tokenizer.normalizer, self.tokenizer.pre_tokenizer
-        normalized = normalizer.normalize_str(text) if normalizer else text
-        if pre_tokenizer is None:
-            return normalized.split()
-        return [word for word, _ in pre_tokenizer.pre_tokenize_str(normalized)]
+        return words_of(self.tokenizer, text)
 
     def _erased(self, text: str) -> list[str]:
         """The text's words (split on spaces) that hold letters or digits yet normalize to nothing. ASCII

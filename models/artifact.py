@@ -137,6 +137,17 @@ def write_artifact(
             shutil.rmtree(staging)
 
 
+def card_version(folder: Path) -> str | None:
+    """The `version` a folder's card.json names, read without validating the card (a server's scan reads
+    every card every interval; loading validates it); None where there is none."""
+    try:
+        card = json.loads((folder / CARD_FILE).read_bytes())
+    except (OSError, ValueError):
+        return None
+    version = card.get("version") if isinstance(card, dict) else None
+    return version if isinstance(version, str) else None
+
+
 def read_card(directory: Path) -> ModelCard:
     """Read and validate card.json alone (cheap: no weights are touched)."""
     directory = Path(directory)

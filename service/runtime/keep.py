@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from models.artifact import ArtifactError, read_card
+from models.artifact import ArtifactError, card_version
 
 logger = logging.getLogger("rnnserve.keep")
 
@@ -54,9 +54,9 @@ class VersionKeeper:
         return None if self.root is None else self.root / name / folder_name(version)
 
     def stage(self, name: str, source: Path) -> Path:
-        """Copy `source` (a model folder) in and return the copy (`source` itself where nothing is kept). A
-        version already kept is not copied again. Raises ArtifactError when the folder's card cannot be
-        read."""
+        """Copy `source` (a model folder) in and return the copy. A version already kept is not copied
+        again. Where nothing is kept, or the card names no version (loading it then says what is wrong with
+        it), `source` itself is returned."""
         if self.root is None:
             return source
         model_root = self.root / name
@@ -66,7 +66,9 @@ class VersionKeeper:
             for path in sorted(source.iterdir()):
                 if path.is_file() and not path.name.endswith(SKIPPED_SUFFIXES):
                     shutil.copyfile(path, incoming / path.name)
-            version = read_card(incoming).version  # the copied card: the one whose weights were copied
+            version = card_version(incoming)  # the copied card: the one whose weights were copied
+            if version is None:
+                return source
             kept = model_root / folder_name(version)
             if not kept.exists():
                 incoming.rename(kept)

@@ -1,7 +1,6 @@
 """The model registry: every artifact folder, its status and serving version; resolves a request's model."""
 
 import contextlib
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from typing import Any
 
 import torch
 
-from models.artifact import CARD_FILE, ArtifactError, ModelCard, read_card
+from models.artifact import CARD_FILE, ArtifactError, ModelCard, card_version, read_card
 from service.errors import InvalidInput, ModelNotFound, ModelNotReady, ServiceError
 from service.runtime.batching import MicroBatcher
 from service.runtime.contract import (
@@ -80,17 +79,6 @@ class ModelEntry:
     @property
     def ready(self) -> dict[type[Predictor[Any, Any, Any, Any]], ReadyModel[Any, Any, Any, Any]]:
         return self.serving.ready if self.serving else {}
-
-
-def card_version(folder: Path) -> str | None:
-    """The `version` a folder's card.json names, read without validating the card (a scan reads every card
-    every interval; loading validates it); None where there is none."""
-    try:
-        card = json.loads((folder / CARD_FILE).read_bytes())
-    except (OSError, ValueError):
-        return None
-    version = card.get("version") if isinstance(card, dict) else None
-    return version if isinstance(version, str) else None
 
 
 def folder_state(folder: Path) -> str:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from models.artifact import ArtifactError
+from models.artifact import ArtifactError, card_version
 from service.runtime.golden_check import check_version
 from service.runtime.keep import VersionKeeper
 from service.runtime.registry import (
@@ -26,7 +26,6 @@ from service.runtime.registry import (
     ModelRegistry,
     ModelStatus,
     ReloadAttempt,
-    card_version,
     folder_state,
 )
 from service.runtime.versions import LoadedVersion, load_version

@@ -14,12 +14,13 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
+from models.artifact import card_version
 from service.api.body import parse_json
 from service.api.deps import registry_of, reloader_of
 from service.api.errors import documented_errors
 from service.api.openapi import request_body
 from service.errors import Forbidden, InvalidInput, ModelNotFound, Unauthorized
-from service.runtime.registry import ModelEntry, ModelStatus, ReloadAttempt, card_version
+from service.runtime.registry import ModelEntry, ModelStatus, ReloadAttempt
 from service.runtime.reloads import now_iso
 from service.schemas.oip import OipError
 from service.schemas.repository import (
